@@ -1,0 +1,3 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Datasets (``DATASETS``), data transforms (``TRANSFORMS``) and the synthetic data generator."""
+from . import transforms  # noqa: F401

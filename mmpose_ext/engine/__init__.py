@@ -1,0 +1,3 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Runner hooks registered into ``mmpose.registry.HOOKS``."""
+from . import hooks  # noqa: F401

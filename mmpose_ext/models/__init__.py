@@ -1,0 +1,3 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Models registered into ``mmpose.registry.MODELS``."""
+from . import backbones, heads, losses, necks, pose_estimators  # noqa: F401

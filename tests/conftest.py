@@ -1,0 +1,65 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Shared pytest fixtures.
+
+Generated data sets are made once per session (they are deterministic by
+seed) under pytest's temporary directory; tests must not write elsewhere.
+"""
+import os
+import os.path as osp
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_REAL = osp.join(osp.dirname(REPO_ROOT), 'shared', 'data', 'real')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _register_mmpose():
+    """Register MMPose's and the plugin's modules, default scope 'mmpose'."""
+    from mmpose.utils import register_all_modules
+    register_all_modules()
+    import mmpose_ext  # noqa: F401
+
+
+@pytest.fixture(scope='session')
+def real_data_root():
+    """``../shared/data/real`` (real MMPose test photos) or skip if absent."""
+    if not osp.isdir(SHARED_REAL):
+        pytest.skip(f'real data not found at {SHARED_REAL}')
+    return SHARED_REAL
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    return REPO_ROOT
+
+
+def _make(tmp_path_factory, fmt, **kwargs):
+    from mmpose_ext.datasets.synthetic import generate_dataset
+    out = str(tmp_path_factory.mktemp(f'synthetic_{fmt}'))
+    generate_dataset(fmt, out, **kwargs)
+    return out
+
+
+@pytest.fixture(scope='session')
+def synthetic_coco(tmp_path_factory):
+    """A small generated COCO-keypoints data set (real COCO file layout)."""
+    return _make(tmp_path_factory, 'coco', num_train=12, num_val=6, seed=0)
+
+
+@pytest.fixture(scope='session')
+def synthetic_mpii(tmp_path_factory):
+    """A small generated MPII data set (MMPose json + head-box .mat)."""
+    return _make(tmp_path_factory, 'mpii', num_train=12, num_val=6, seed=0)
+
+
+@pytest.fixture(scope='session')
+def synthetic_lsp(tmp_path_factory):
+    """A small generated LSP data set (joints.mat 3x14xN + images)."""
+    return _make(tmp_path_factory, 'lsp', num_train=12, num_val=6, seed=0)
+
+
+def pytest_configure(config):
+    # Keep tests single-threaded per process and deterministic-ish on 2 cores.
+    os.environ.setdefault('OMP_NUM_THREADS', '2')
+    config.addinivalue_line('markers', 'slow: end-to-end runs (training, CLI)')

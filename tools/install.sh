@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Install mmpose_ext and its pinned OpenMMLab stack.
+#
+#   bash tools/install.sh              # create/update .venv inside the checkout
+#   bash tools/install.sh --active     # install into the already-active environment
+#   MMPOSE_EXT_VENV=/path bash tools/install.sh   # venv somewhere else
+#
+# Idempotent: every step checks whether it is already satisfied, and a stamp
+# file (hash of this script, the constraints and setup.py) makes a repeated
+# run a no-op. See README.md, "Environment pitfalls", for why each pin exists.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONSTRAINTS="$ROOT/requirements/constraints.txt"
+USE_ACTIVE=0
+for arg in "$@"; do
+  case "$arg" in
+    --active) USE_ACTIVE=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument '$arg' (use --active or --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[install] %s\n' "$*"; }
+
+if [ "$USE_ACTIVE" = 1 ]; then
+  PY="$(command -v python)"
+  log "installing into the active environment: $PY"
+else
+  VENV="${MMPOSE_EXT_VENV:-$ROOT/.venv}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    BASE_PY="$(command -v python3.11 || command -v python3)"
+    "$BASE_PY" -c 'import sys; assert sys.version_info[:2] >= (3, 8), sys.version' \
+      || { echo "install.sh: Python >= 3.8 is needed (3.11 recommended)" >&2; exit 1; }
+    log "creating virtual environment $VENV with $BASE_PY"
+    "$BASE_PY" -m venv "$VENV"
+  fi
+  PY="$VENV/bin/python"
+fi
+
+STAMP_DIR="$("$PY" -c 'import sys; print(sys.prefix)')"
+STAMP="$STAMP_DIR/.mmpose_ext_install_stamp"
+HASH="$(cat "$0" "$CONSTRAINTS" "$ROOT/setup.py" | sha256sum | cut -c1-16)"
+CHECK='import torchvision, mmcv.ops, mmdet.models, mmpose.models, mmpose_ext
+from mmpose.utils import register_all_modules; register_all_modules()'
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && "$PY" -c "$CHECK" >/dev/null 2>&1; then
+  log "already installed (stamp $HASH); nothing to do"
+  exit 0
+fi
+
+PIP=("$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
+have() { "$PY" -c "$1" >/dev/null 2>&1; }
+
+# 1. Build tooling. mmcv 2.1.0's setup.py needs `wheel` and an old setuptools
+#    (pkg_resources) at build time; ninja parallelises the C++ ops build.
+"${PIP[@]}" -q --upgrade "pip>=23,<26" wheel ninja "setuptools>=65,<70"
+
+# 2. torch: `===` picks the registry's 2.13.0 build; the local 2.13.0+cpu wheel
+#    breaks torchvision's C ops ("operator torchvision::nms does not exist").
+if ! have 'import torch, torchvision; assert torch.__version__ == "2.13.0", torch.__version__; import torchvision.ops; torchvision.ops.nms'; then
+  log "installing torch 2.13.0 + torchvision 0.28.0 (registry build)"
+  "${PIP[@]}" "torch===2.13.0" "torchvision==0.28.0" "numpy<2"
+fi
+
+# 3. mmengine, then mmcv 2.1.0 WITH compiled ops (mmdet and mmpose.models need
+#    mmcv.ops). No GPU here, so the ops are CPU ops (FORCE_CUDA=0); on a GPU
+#    machine rebuild with FORCE_CUDA=1. pip caches the built wheel.
+"${PIP[@]}" -q "mmengine==0.10.7" "opencv-python-headless<4.11" addict yapf packaging pyyaml
+if ! have 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"; from mmcv.ops import nms'; then
+  log "building mmcv 2.1.0 with ops (about 16 minutes on 2 cores the first time; cached afterwards)"
+  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+    "${PIP[@]}" --no-build-isolation "mmcv==2.1.0"
+fi
+
+# 4. mmpose without chumpy (never imported, does not build), plus its real needs.
+if ! have 'import mmpose; assert mmpose.__version__ == "1.3.2"'; then
+  "${PIP[@]}" --no-deps "mmpose==1.3.2"
+fi
+"${PIP[@]}" -q json_tricks munkres matplotlib scipy six "xtcocotools==1.14.3" pillow \
+  "mmdet==3.3.0" pycocotools shapely terminaltables tqdm
+
+# 5. openmim without its opendatalab chain (it downgrades setuptools and pulls numpy 2).
+"${PIP[@]}" -q --no-deps "openmim==0.3.9"
+"${PIP[@]}" -q click colorama model-index "pandas<2.3" requests rich tabulate
+
+# 6. Runtime setuptools: mmengine and mim import pkg_resources (gone in >= 81).
+"${PIP[@]}" -q "setuptools>=70,<81"
+
+# 7. Test, benchmark and export tools, then the plugin itself (editable).
+"${PIP[@]}" -q pytest hypothesis onnx onnxruntime psutil
+"${PIP[@]}" -q --no-build-isolation --no-deps -e "$ROOT"
+
+log "checking the stack imports"
+"$PY" -c "$CHECK"
+"$PY" -c 'import torch, mmcv, mmengine, mmpose, mmdet, numpy; print("[install] torch", torch.__version__, "| mmcv", mmcv.__version__, "| mmengine", mmengine.__version__, "| mmpose", mmpose.__version__, "| mmdet", mmdet.__version__, "| numpy", numpy.__version__)'
+echo "$HASH" > "$STAMP"
+log "done"
