@@ -52,13 +52,15 @@ fi
 PIP=("$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
 have() { "$PY" -c "$1" >/dev/null 2>&1; }
 
-# 1. Build tooling. mmcv 2.1.0's setup.py needs `wheel` and an old setuptools
-#    (pkg_resources) at build time; ninja parallelises the C++ ops build.
-"${PIP[@]}" -q --upgrade "pip>=23,<26" wheel ninja "setuptools>=65,<70"
+# 1. Build tooling. mmcv 2.1.0's setup.py needs `wheel` (bdist_wheel) and
+#    pkg_resources (setuptools < 81; torch 2.13 wants >= 77) at build time;
+#    ninja parallelises the C++ ops build.
+"${PIP[@]}" -q --upgrade "pip>=23,<26" wheel ninja "setuptools>=77,<81"
 
 # 2. torch: `===` picks the registry's 2.13.0 build; the local 2.13.0+cpu wheel
 #    breaks torchvision's C ops ("operator torchvision::nms does not exist").
-if ! have 'import torch, torchvision; assert torch.__version__ == "2.13.0", torch.__version__; import torchvision.ops; torchvision.ops.nms'; then
+# The registry build reports 2.13.0+cu130 and runs on CPU; reject +cpu.
+if ! have 'import torch, torchvision; v = torch.__version__; assert v.split("+")[0] == "2.13.0" and not v.endswith("+cpu"), v; import torchvision.ops; torchvision.ops.nms'; then
   log "installing torch 2.13.0 + torchvision 0.28.0 (registry build)"
   "${PIP[@]}" "torch===2.13.0" "torchvision==0.28.0" "numpy<2"
 fi
@@ -84,10 +86,7 @@ fi
 "${PIP[@]}" -q --no-deps "openmim==0.3.9"
 "${PIP[@]}" -q click colorama model-index "pandas<2.3" requests rich tabulate
 
-# 6. Runtime setuptools: mmengine and mim import pkg_resources (gone in >= 81).
-"${PIP[@]}" -q "setuptools>=70,<81"
-
-# 7. Test, benchmark and export tools, then the plugin itself (editable).
+# 6. Test, benchmark and export tools, then the plugin itself (editable).
 "${PIP[@]}" -q pytest hypothesis onnx onnxruntime psutil
 "${PIP[@]}" -q --no-build-isolation --no-deps -e "$ROOT"
 

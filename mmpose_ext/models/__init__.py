@@ -1,3 +1,4 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """Models registered into ``mmpose.registry.MODELS``."""
-from . import backbones, heads, losses, necks, pose_estimators  # noqa: F401
+from . import utils  # noqa: F401  (weight initialisers, imported first)
+from . import backbones, heads, losses, necks, pose_estimators  # noqa: F401,E402
