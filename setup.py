@@ -39,7 +39,7 @@ setup(
         'mmpose>=1.3.0,<1.4.0',
         'numpy<2',
         'scipy',
-        'opencv-python-headless',
+        'opencv-python',
         'xtcocotools',
     ],
     extras_require={

@@ -9,6 +9,7 @@ Base configs substitute ``data_root`` into their dataloaders when they are
 parsed, so pointing a config at another data set means overriding every key
 that holds a path; :func:`coco_data_overrides` does that.
 """
+import os
 import os.path as osp
 from typing import Dict, List
 
@@ -110,6 +111,103 @@ def to_cfg_options(overrides: Dict) -> List[str]:
             out.append(f'{key}={value}')
     return out
 
+
+
+def corrupt_coco_dataset(src_root: str, dst_root: str) -> Dict:
+    """Copy a generated COCO data set and break its training split.
+
+    Three images are broken (garbage bytes, a zero-byte file, a deleted
+    file) and eight annotations of the other images get one fault each
+    (NaN bbox, negative and zero size, all keypoints invisible, a visible
+    keypoint outside the image, 16 keypoints instead of 17, two stray
+    keypoint values, a NaN keypoint); one more becomes an unlabelled person
+    (``num_keypoints=0``, all zeros), which is not an error. Needs at least
+    3 training images and 11 annotations outside the first three.
+
+    Returns:
+        dict: ``image_faults`` {file name: kind}, ``image_fault_ann_ids``
+        (annotations of the broken images), ``ann_faults`` {annotation id:
+        expected kind}, ``unlabelled_ann_ids``, ``good_ann_ids`` and
+        ``num_annotations``.
+    """
+    import json
+    import math
+    import shutil
+
+    shutil.copytree(src_root, dst_root)
+    ann_path = osp.join(dst_root, 'annotations',
+                        'person_keypoints_train2017.json')
+    with open(ann_path) as f:
+        coco = json.load(f)
+    images = sorted(coco['images'], key=lambda im: im['id'])
+    anns = sorted(coco['annotations'], key=lambda a: a['id'])
+
+    image_faults = {}
+    for img, kind in zip(images[:3], ('garbage', 'zero_bytes', 'missing')):
+        path = osp.join(dst_root, 'train2017', img['file_name'])
+        if kind == 'missing':
+            os.remove(path)
+        else:
+            with open(path, 'wb') as f:
+                f.write(b'' if kind == 'zero_bytes' else os.urandom(2000))
+        image_faults[img['file_name']] = kind
+    broken = {img['id'] for img in images[:3]}
+    image_fault_ann_ids = [a['id'] for a in anns if a['image_id'] in broken]
+    rest = [a for a in anns if a['image_id'] not in broken]
+    nan = math.nan
+
+    def nan_bbox(a):
+        a['bbox'][2] = nan
+
+    def negative(a):
+        a['bbox'][2] = -abs(a['bbox'][2])
+
+    def zero_area(a):
+        a['bbox'][3] = 0.0
+
+    def invisible(a):
+        a['keypoints'][2::3] = [0] * (len(a['keypoints']) // 3)
+
+    def outside(a):
+        a['keypoints'][0:3] = [-40.0, 10.0, 2]
+
+    def count16(a):
+        a['keypoints'] = a['keypoints'][:48]
+
+    def count_stray(a):
+        a['keypoints'] = a['keypoints'] + [1, 1]
+
+    def nan_keypoint(a):
+        a['keypoints'][3] = nan
+        a['keypoints'][5] = 2
+
+    def unlabelled(a):
+        a['keypoints'] = [0] * len(a['keypoints'])
+        a['num_keypoints'] = 0
+
+    faults = [(nan_bbox, 'bbox_nonfinite'), (negative, 'bbox_negative'),
+              (zero_area, 'bbox_zero_area'),
+              (invisible, 'keypoints_invisible'),
+              (outside, 'keypoints_outside_image'),
+              (count16, 'keypoint_count'), (count_stray, 'keypoint_count'),
+              (nan_keypoint, 'keypoints_nonfinite')]
+    if len(rest) < len(faults) + 3:
+        raise ValueError('corrupt_coco_dataset needs more annotations')
+    ann_faults = {}
+    for a, (fault, kind) in zip(rest, faults):
+        fault(a)
+        ann_faults[a['id']] = kind
+    unlabelled(rest[len(faults)])
+    with open(ann_path, 'w') as f:
+        json.dump(coco, f)  # NaN is written as the NaN token
+    done = set(ann_faults) | {rest[len(faults)]['id']}
+    return dict(
+        image_faults=image_faults,
+        image_fault_ann_ids=image_fault_ann_ids,
+        ann_faults=ann_faults,
+        unlabelled_ann_ids=[rest[len(faults)]['id']],
+        good_ann_ids=[a['id'] for a in rest if a['id'] not in done],
+        num_annotations=len(anns))
 
 
 # --------------------------------------------------------------------------

@@ -68,7 +68,13 @@ fi
 # 3. mmengine, then mmcv 2.1.0 WITH compiled ops (mmdet and mmpose.models need
 #    mmcv.ops). No GPU here, so the ops are CPU ops (FORCE_CUDA=0); on a GPU
 #    machine rebuild with FORCE_CUDA=1. pip caches the built wheel.
-"${PIP[@]}" -q "mmengine==0.10.7" "opencv-python-headless<4.11" addict yapf packaging pyyaml
+# mmcv's wheel requires opencv-python; a second OpenCV distribution
+# (-headless) would overwrite the same cv2/ folder, so keep exactly one.
+if have 'import importlib.metadata as m; m.version("opencv-python-headless")'; then
+  "$PY" -m pip uninstall -y -q opencv-python-headless
+  "${PIP[@]}" -q --force-reinstall --no-deps "opencv-python<4.12"
+fi
+"${PIP[@]}" -q "mmengine==0.10.7" "opencv-python<4.12" addict yapf packaging pyyaml
 if ! have 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"; from mmcv.ops import nms'; then
   log "building mmcv 2.1.0 with ops (about 16 minutes on 2 cores the first time; cached afterwards)"
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \

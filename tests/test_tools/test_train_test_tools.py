@@ -15,30 +15,20 @@ import pytest
 from mmengine.config import Config
 
 from mmpose_ext.testing import (coco_data_overrides, cpu_runtime_overrides,
-                                tiny_hrnet_overrides, to_cfg_options)
+                                to_cfg_options)
 
 pytestmark = pytest.mark.slow
 
 BASELINE = 'configs/hrnet_w32_coco_baseline.py'
+TINY = 'tests/data/configs/hrnet_w4_coco_64x64.py'  # inherits BASELINE
 
 
 def _small_cfg(repo_root, data_root, work_dir):
-    cfg = Config.fromfile(osp.join(repo_root, BASELINE))
-    overrides = {
+    cfg = Config.fromfile(osp.join(repo_root, TINY))
+    cfg.merge_from_dict({
         **coco_data_overrides(data_root),
         **cpu_runtime_overrides(batch_size=2, max_epochs=1, max_iters=2),
-        **tiny_hrnet_overrides(width=4),
-        'model.head.decoder.input_size': (48, 64),
-        'model.head.decoder.heatmap_size': (12, 16),
-    }
-    cfg.merge_from_dict(overrides)
-    codec = cfg.model.head.decoder
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for t in cfg[loader].dataset.pipeline:
-            if t.type == 'TopdownAffine':
-                t.input_size = codec.input_size
-            if t.type == 'GenerateTarget':
-                t.encoder = codec
+    })
     cfg.work_dir = str(work_dir)
     return cfg
 
@@ -122,14 +112,13 @@ def test_tools_train_cli_and_mim_train(repo_root, synthetic_coco, tmp_path):
     opts = to_cfg_options({
         **coco_data_overrides(synthetic_coco),
         **cpu_runtime_overrides(batch_size=2, max_epochs=1, max_iters=1),
-        **tiny_hrnet_overrides(width=4),
         'train_cfg.val_interval': 2,  # skip validation: training path only
     })
-    out = _run([sys.executable, 'tools/train.py', BASELINE, '--work-dir',
+    out = _run([sys.executable, 'tools/train.py', TINY, '--work-dir',
                 str(tmp_path / 'cli'), '--cfg-options', *opts], cwd=repo_root)
     assert osp.isfile(tmp_path / 'cli' / 'epoch_1.pth'), out
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    out = _run([mim, 'train', 'mmpose', BASELINE, '--work-dir',
+    out = _run([mim, 'train', 'mmpose', TINY, '--work-dir',
                 str(tmp_path / 'mim'), '--cfg-options', *opts], cwd=repo_root)
     assert osp.isfile(tmp_path / 'mim' / 'epoch_1.pth'), out
 
@@ -137,12 +126,26 @@ def test_tools_train_cli_and_mim_train(repo_root, synthetic_coco, tmp_path):
 def test_missing_data_names_the_file(repo_root, tmp_path):
     opts = to_cfg_options({
         **coco_data_overrides(str(tmp_path / 'no_such_dir')),
-        **cpu_runtime_overrides(), **tiny_hrnet_overrides(width=4)})
+        **cpu_runtime_overrides()})
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', BASELINE, '--work-dir',
+        [sys.executable, 'tools/train.py', TINY, '--work-dir',
          str(tmp_path / 'w'), '--cfg-options', *opts],
         cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode != 0
     assert 'person_keypoints_train2017.json' in proc.stderr + proc.stdout
     assert 'does not exist' in proc.stderr + proc.stdout
 
+
+
+def test_baseline_config_is_mmpose_hrnet_w32_recipe(repo_root):
+    cfg = Config.fromfile(osp.join(repo_root, BASELINE))
+    assert cfg.custom_imports.imports == ['mmpose_ext']
+    assert cfg.model.backbone.type == 'HRNet'
+    assert cfg.model.backbone.extra.stage4.num_channels == (32, 64, 128, 256)
+    assert cfg.model.backbone.init_cfg.type == 'OptionalPretrained'
+    assert cfg.model.backbone.init_cfg.checkpoint.endswith(
+        'hrnet_w32-36af842e.pth')
+    assert cfg.codec.input_size == (192, 256)
+    assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
+    assert cfg.val_dataloader.dataset.bbox_file.startswith('data/coco/')
+    assert cfg.val_evaluator.type == 'CocoMetric'

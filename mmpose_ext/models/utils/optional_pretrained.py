@@ -24,9 +24,22 @@ class OptionalPretrainedInit(PretrainedInit):
 
     Use it in configs as ``init_cfg=dict(type='OptionalPretrained',
     checkpoint='https://...')``; arguments are those of ``Pretrained``.
+
+    Note:
+        ``BaseModule.init_weights`` applies an init type named ``Pretrained``
+        after the children's own ``init_weights``, and any other type before
+        them, so children could overwrite loaded weights. This initialiser
+        therefore initialises the children first itself (``BaseModule`` then
+        skips them as already initialised) and loads the checkpoint last, the
+        order ``Pretrained`` gets. Set ``zero_init_residual=False`` (HRNet's
+        default) with it, as HRNet only suppresses that for ``Pretrained``.
     """
 
     def __call__(self, module):
+        for child in module.children():
+            if hasattr(child, 'init_weights') and not getattr(
+                    child, 'is_init', False):
+                child.init_weights()
         try:
             super().__call__(module)
         except HTTPError:
