@@ -1,0 +1,1 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
