@@ -1,0 +1,243 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""LSP and LSP-extended (LSPET) top-down datasets read from ``joints.mat``.
+
+The two releases store their joints differently, and their third rows mean
+different things:
+
+============  ===========  ==================================  ============
+release       ``joints``   third row / column                  image names
+============  ===========  ==================================  ============
+LSP (2,000)   3 x 14 x N   1 = **occluded**, 0 = visible        im0001.jpg
+LSPET (10k)   14 x 3 x N   1 = **visible**, 0 = occluded        im00001.jpg
+============  ===========  ==================================  ============
+
+(The LSP README calls the row "visibility", but the released file is
+inverted; Convolutional Pose Machines' ``genLSP.m`` flips it for LSP only.)
+Both are converted to one convention: every joint with finite coordinates is
+*labelled*: ``keypoints_visible`` = 1 (MMPose's meaning: the joint is used
+in the loss and the metric; LSP annotates occluded joints too and the
+standard PCK evaluates all 14 joints), and the occlusion flag is kept
+separately as ``keypoints_occluded`` (1 = occluded) for analysis.
+``occluded_as_invisible=True`` sets ``keypoints_visible`` = 0 for occluded
+joints instead (they are then ignored by the loss and by the metric).
+
+Coordinates are used as stored (no MATLAB 1-based shift; set
+``coordinate_offset=1`` to subtract one). LSP has no person boxes: the box is
+the tight box of the labelled joints times ``bbox_padding`` (the pipeline's
+``GetBBoxCenterScale`` pads it again). LSP's standard split is the first
+1000 images for training and the last 1000 for testing: ``split`` selects
+``'train'`` (all but the last ``num_test``), ``'test'`` / ``'val'`` (the last
+``num_test``) or ``'all'``.
+
+``tools/lsp2coco.py`` converts the same files to a COCO-style json (loadable
+with MMPose's ``CocoDataset`` and this dataset's meta) if preferred.
+"""
+import os.path as osp
+from typing import Optional, Tuple
+
+import numpy as np
+from mmengine.fileio import exists, get_local_path
+from mmpose.datasets.datasets.base import BaseCocoStyleDataset
+from mmpose.registry import DATASETS
+
+from .lsp_meta import LSP_METAINFO
+
+VARIANTS = ('auto', 'lsp', 'lspet')
+SPLITS = ('train', 'val', 'test', 'all')
+IMG_NAME_TMPL = dict(lsp='im{:04d}.jpg', lspet='im{:05d}.jpg')
+
+
+def load_lsp_joints(path: str,
+                    variant: str = 'auto'
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Read an LSP / LSPET ``joints.mat``.
+
+    Args:
+        path (str): The ``.mat`` file (key ``joints``).
+        variant (str): ``'lsp'`` (3 x 14 x N), ``'lspet'`` (14 x 3 x N) or
+            ``'auto'`` (from the array shape).
+
+    Returns:
+        tuple: ``(coords, labelled, occluded, variant)``: coords (N, 14, 2)
+        float32, labelled (N, 14) bool (finite coordinates), occluded
+        (N, 14) bool in the common convention (1 = occluded), and the
+        variant found.
+
+    Raises:
+        ValueError: naming the file, for a missing ``joints`` key, a wrong
+            array shape, or a shape that contradicts ``variant``.
+    """
+    from scipy.io import loadmat
+    if variant not in VARIANTS:
+        raise ValueError(
+            f'variant must be one of {VARIANTS}, got {variant!r}')
+    with get_local_path(path) as local_path:
+        mat = loadmat(local_path)
+    if 'joints' not in mat:
+        keys = sorted(k for k in mat if not k.startswith('__'))
+        raise ValueError(f'{path}: no "joints" array (keys: {keys})')
+    joints = np.asarray(mat['joints'], dtype=np.float64)
+    shape = joints.shape
+    found = None
+    if joints.ndim == 3 and shape[:2] == (3, 14):
+        found = 'lsp'
+    elif joints.ndim == 3 and shape[:2] == (14, 3):
+        found = 'lspet'
+    if found is None or (variant != 'auto' and variant != found):
+        expected = {'auto': '3x14xN (LSP) or 14x3xN (LSP-extended)',
+                    'lsp': '3x14xN (LSP)',
+                    'lspet': '14x3xN (LSP-extended)'}[variant]
+        raise ValueError(f'{path}: "joints" has shape {shape}, expected '
+                         f'{expected}')
+    if found == 'lsp':
+        joints = joints.transpose(2, 1, 0)  # (N, 14, 3)
+        occluded = joints[..., 2] > 0.5  # LSP: 1 = occluded
+    else:
+        joints = joints.transpose(2, 0, 1)  # (N, 14, 3)
+        occluded = joints[..., 2] < 0.5  # LSPET: 1 = visible
+    coords = joints[..., :2].astype(np.float32)
+    labelled = np.isfinite(coords).all(-1)
+    coords[~labelled] = 0
+    return coords, labelled, occluded & labelled, found
+
+
+@DATASETS.register_module()
+class LspDataset(BaseCocoStyleDataset):
+    """Leeds Sports Pose (LSP) and LSP-extended for top-down pose estimation.
+
+    See the module docstring for the file conventions.
+
+    Args:
+        ann_file (str): The ``joints.mat`` file, relative to ``data_root``.
+            Defaults to ``'joints.mat'``.
+        variant (str): ``'auto'`` (by array shape), ``'lsp'`` or
+            ``'lspet'``. Defaults to ``'auto'``.
+        split (str): ``'train'``, ``'val'``/``'test'`` or ``'all'``.
+            Defaults to ``'all'``.
+        num_test (int, optional): Size of the test split (the LAST
+            ``num_test`` images). Defaults to N // 2 for LSP (1000 of 2000)
+            and 0 for LSPET (a training set).
+        occluded_as_invisible (bool): Give occluded joints
+            ``keypoints_visible = 0``. Defaults to False.
+        bbox_padding (float): Factor applied to the tight joint box.
+            Defaults to 1.0.
+        coordinate_offset (float): Subtracted from the stored coordinates.
+            Defaults to 0.
+        img_name_tmpl (str, optional): Image name template (1-based index);
+            defaults to ``'im{:04d}.jpg'`` (LSP) / ``'im{:05d}.jpg'`` (LSPET).
+        check_images (bool): Raise if an image of a listed joints column is
+            missing (local files only). Defaults to True.
+        **kwargs: ``BaseCocoStyleDataset`` arguments (``data_root``,
+            ``data_prefix=dict(img='images/')``, ``pipeline``,
+            ``test_mode``, ``metainfo``, ...). ``bbox_file`` is not
+            supported.
+
+    Each instance carries ``keypoints`` (1, 14, 2), ``keypoints_visible``
+    (1, 14), ``keypoints_occluded`` (1, 14), ``bbox`` (1, 4) xyxy,
+    ``bbox_score`` (1,), ``num_keypoints`` and ``img_path``.
+    """
+
+    METAINFO: dict = LSP_METAINFO
+
+    def __init__(self,
+                 ann_file: str = 'joints.mat',
+                 variant: str = 'auto',
+                 split: str = 'all',
+                 num_test: Optional[int] = None,
+                 occluded_as_invisible: bool = False,
+                 bbox_padding: float = 1.0,
+                 coordinate_offset: float = 0.0,
+                 img_name_tmpl: Optional[str] = None,
+                 check_images: bool = True,
+                 **kwargs):
+        if variant not in VARIANTS:
+            raise ValueError(
+                f'variant must be one of {VARIANTS}, got {variant!r}')
+        if split not in SPLITS:
+            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        if num_test is not None and (not isinstance(num_test, int)
+                                     or num_test < 0):
+            raise ValueError(
+                f'num_test must be an int >= 0, got {num_test!r}')
+        if not bbox_padding > 0:
+            raise ValueError(f'bbox_padding must be > 0, got {bbox_padding}')
+        if kwargs.get('bbox_file'):
+            raise ValueError('LspDataset does not support bbox_file')
+        kwargs.setdefault('data_prefix', dict(img='images/'))
+        self.variant = variant
+        self.split = split
+        self.num_test = num_test
+        self.occluded_as_invisible = occluded_as_invisible
+        self.bbox_padding = float(bbox_padding)
+        self.coordinate_offset = float(coordinate_offset)
+        self.img_name_tmpl = img_name_tmpl
+        self.check_images = check_images
+        super().__init__(ann_file=ann_file, **kwargs)
+
+    def _split_range(self, num: int, variant: str) -> range:
+        num_test = self.num_test
+        if num_test is None:
+            num_test = num // 2 if variant == 'lsp' else 0
+        if num_test > num:
+            raise ValueError(f'{self.ann_file}: num_test={num_test} > '
+                             f'{num} images')
+        if self.split == 'train':
+            return range(0, num - num_test)
+        if self.split in ('val', 'test'):
+            return range(num - num_test, num)
+        return range(num)
+
+    def _load_annotations(self):
+        """Read ``joints.mat`` -> (instance_list, image_list)."""
+        if not exists(self.ann_file):
+            raise FileNotFoundError(
+                f'LSP annotation file {self.ann_file} does not exist')
+        coords, labelled, occluded, variant = load_lsp_joints(
+            self.ann_file, self.variant)
+        coords = coords - self.coordinate_offset
+        tmpl = self.img_name_tmpl or IMG_NAME_TMPL[variant]
+        img_dir = self.data_prefix.get('img', '') or ''
+
+        instance_list, image_list = [], []
+        for index in self._split_range(len(coords), variant):
+            img_name = tmpl.format(index + 1)
+            img_path = osp.join(img_dir, img_name)
+            if self.check_images and not osp.isfile(img_path) \
+                    and '://' not in img_path:
+                raise FileNotFoundError(
+                    f'{self.ann_file}: joints column {index} (1-based image '
+                    f'{index + 1}) has no image file {img_path}')
+            vis = labelled[index].copy()
+            if self.occluded_as_invisible:
+                vis &= ~occluded[index]
+            kpts = coords[index]
+            if vis.any():
+                pts = kpts[labelled[index]]
+                x1, y1 = pts.min(0)
+                x2, y2 = pts.max(0)
+            else:
+                x1 = y1 = x2 = y2 = 0.
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            w = max(x2 - x1, 1.) * self.bbox_padding
+            h = max(y2 - y1, 1.) * self.bbox_padding
+            bbox = np.array([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]],
+                            dtype=np.float32)
+            img_id = index + 1
+            instance_list.append({
+                'id': img_id,
+                'img_id': img_id,
+                'img_path': img_path,
+                'bbox': bbox,
+                'bbox_score': np.ones(1, dtype=np.float32),
+                'keypoints': kpts[None].astype(np.float32),
+                'keypoints_visible': vis[None].astype(np.float32),
+                'keypoints_occluded': occluded[index][None].astype(
+                    np.float32),
+                'num_keypoints': int(vis.sum()),
+                'area': np.array([w * h], dtype=np.float32),
+                'iscrowd': 0,
+                'category_id': 1,
+                'lsp_variant': variant,
+            })
+            image_list.append({'img_id': img_id, 'img_path': img_path})
+        return instance_list, image_list
