@@ -1,0 +1,136 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Small real models for the inference tests: configs written to files (the
+tools and ``MMPoseInferencer`` take paths) and randomly initialised weights
+saved as MMEngine checkpoints.
+
+* pose: the baseline HRNet config (``configs/hrnet_w32_coco_baseline.py``)
+  with tiny widths and a 96x128 input;
+* detector: MMDet's own ``rtmdet/rtmdet_tiny_8xb32-300e_coco.py`` (80 COCO
+  classes, person = label 0) with a 320 test size and no pretrained
+  backbone.
+"""
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from mmpose_ext.testing import tiny_hrnet_overrides
+
+BASELINE = 'configs/hrnet_w32_coco_baseline.py'
+POSE_INPUT = (96, 128)  # (w, h)
+POSE_HEATMAP = (24, 32)
+
+
+def mmdet_config_path(rel: str) -> str:
+    """A config shipped in the installed mmdet package."""
+    import mmdet
+    path = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', rel)
+    assert osp.isfile(path), path
+    return path
+
+
+POSE_CONFIGS = {
+    'baseline': BASELINE,
+    'sg_hrnet': 'configs/sg_hrnet_w32_coco.py',
+    'sadi_net': 'configs/sadi_net_coco.py',
+}
+
+SADI_TINY = {
+    'model.backbone.num_stacks': 2,
+    'model.backbone.stage_channels': (8, 16, 32, 64),
+    'model.backbone.stem_channels': 8,
+    'model.neck.in_channels': (8, 16, 32, 64),
+    'model.neck.fuse_channels': 16,
+    'model.neck.head_channels': (16, 32, 64, 128),
+    'model.neck.out_channels': 64,
+    'model.head.in_channels': 64,
+    'model.test_cfg.multiscale_test.scales': (1.0, ),
+}
+
+
+def small_pose_cfg(repo_root: str, config: str = BASELINE) -> Config:
+    """A top-down config of ours (HRNet family or SADI-Net) shrunk to tiny
+    widths and a 96x128 input (``config``: a path or a key of
+    :data:`POSE_CONFIGS`)."""
+    cfg = Config.fromfile(osp.join(repo_root, POSE_CONFIGS.get(config,
+                                                               config)))
+    tiny = SADI_TINY if cfg.model.backbone.type == 'RFMHourglassNet' \
+        else tiny_hrnet_overrides(width=8)
+    cfg.merge_from_dict({
+        **tiny,
+        'model.head.decoder.input_size': POSE_INPUT,
+        'model.head.decoder.heatmap_size': POSE_HEATMAP,
+    })
+    codec = cfg.model.head.decoder
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for t in cfg[loader].dataset.pipeline:
+            if t.type == 'TopdownAffine':
+                t.input_size = codec.input_size
+            if t.type == 'GenerateTarget':
+                t.encoder.input_size = codec.input_size
+                t.encoder.heatmap_size = codec.heatmap_size
+    return cfg
+
+
+def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
+    """Dump ``cfg`` and save randomly initialised weights.
+
+    Returns:
+        tuple: ``(config_path, checkpoint_path)``.
+    """
+    from mmpose.apis import init_model
+    cfg_path = osp.join(out_dir, f'{name}.py')
+    cfg.dump(cfg_path)
+    torch.manual_seed(0)
+    model = init_model(cfg_path, None, device='cpu')
+    model.init_weights()
+    ckpt = osp.join(out_dir, f'{name}.pth')
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=model.dataset_meta)), ckpt)
+    return cfg_path, ckpt
+
+
+def small_detector_cfg(test_size: int = 320) -> Config:
+    """MMDet's RTMDet-tiny COCO config, offline, with a small test size."""
+    cfg = Config.fromfile(mmdet_config_path(
+        'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'))
+    cfg.model.backbone.init_cfg = None
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if t.type == 'Resize':
+            t.scale = (test_size, test_size)
+        if t.type == 'Pad':  # pad to a multiple of 32, not to a square
+            t.pop('size', None)
+            t.size_divisor = 32
+    return cfg
+
+
+def save_detector(cfg: Config, out_dir: str, name: str = 'det'):
+    """Dump ``cfg`` and save initialised weights (``init_weights``).
+
+    Returns:
+        tuple: ``(config_path, checkpoint_path)``.
+    """
+    from mmdet.apis import init_detector
+    cfg_path = osp.join(out_dir, f'{name}.py')
+    cfg.dump(cfg_path)
+    torch.manual_seed(0)
+    model = init_detector(cfg_path, None, device='cpu')
+    model.init_weights()
+    # Freshly initialised box regressors predict distances ~0, i.e. empty
+    # boxes that the head drops; a positive bias gives every anchor point a
+    # box of about 4 strides, so the untrained detector yields boxes.
+    # Class scores are all ~0.01 at init: make 'person' (label 0) likely
+    # and its score depend on the image, so that boxes rank.
+    for conv in getattr(model.bbox_head, 'rtm_reg', []):
+        torch.nn.init.constant_(conv.bias, 2.0)
+    for conv in getattr(model.bbox_head, 'rtm_cls', []):
+        torch.nn.init.normal_(conv.weight, std=1.0)
+        torch.nn.init.constant_(conv.bias[:1], 0.0)
+    ckpt = osp.join(out_dir, f'{name}.pth')
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=model.dataset_meta)), ckpt)
+    return cfg_path, ckpt

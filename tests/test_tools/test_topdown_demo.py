@@ -1,0 +1,189 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""tools/topdown_demo.py on an image, a folder and a short video.
+
+Models: the tiny baseline HRNet and MMDet's RTMDet-tiny COCO config with
+weights initialised by the test (tests/test_apis/helpers.py).
+"""
+import glob
+import json
+import os.path as osp
+import runpy
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.test_apis.helpers import (save_detector, save_pose_model,
+                                     small_detector_cfg, small_pose_cfg)
+
+pytestmark = pytest.mark.slow
+K = 17
+
+
+@pytest.fixture(scope='module')
+def demo(repo_root):
+    return runpy.run_path(osp.join(repo_root, 'tools', 'topdown_demo.py'))
+
+
+@pytest.fixture(scope='module')
+def models(repo_root, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('demo_models'))
+    pose_cfg, pose_ckpt = save_pose_model(small_pose_cfg(repo_root), out)
+    det_cfg, det_ckpt = save_detector(small_detector_cfg(), out)
+    return [pose_cfg, pose_ckpt], ['--det-config', det_cfg,
+                                   '--det-checkpoint', det_ckpt]
+
+
+def _val_images(root):
+    return sorted(glob.glob(osp.join(root, 'val2017', '*.jpg')))
+
+
+def _check_predictions(out_dir, image_ids):
+    with open(osp.join(out_dir, 'predictions.json')) as f:
+        preds = json.load(f)
+    for p in preds:
+        assert set(p) == {'image_id', 'category_id', 'keypoints', 'score'}
+        assert p['category_id'] == 1 and len(p['keypoints']) == 3 * K
+        assert p['image_id'] in image_ids
+    return preds
+
+
+def test_image_with_detector(demo, models, synthetic_coco, tmp_path):
+    pose, det = models
+    img = _val_images(synthetic_coco)[0]
+    out = str(tmp_path / 'out')
+    rc = demo['main']([
+        *pose, '--input', img, '--out-dir', out, *det, '--bbox-thr', '0',
+        '--max-persons', '2', '--device', 'cpu'
+    ])
+    assert rc == 0
+    vis = cv2.imread(osp.join(out, osp.basename(img)))
+    src = cv2.imread(img)
+    assert vis.shape == src.shape
+    assert np.abs(vis.astype(int) - src).sum() > 0  # something was drawn
+    image_id = int(osp.splitext(osp.basename(img))[0])  # 000000000013 -> 13
+    preds = _check_predictions(out, {image_id})
+    assert 1 <= len(preds) <= 2
+    with open(osp.join(out, 'image_ids.json')) as f:
+        assert json.load(f) == {img: image_id}
+
+
+def test_folder_with_bbox_file_continues_past_bad_files(
+        demo, models, synthetic_coco, tmp_path, capsys):
+    pose, _ = models
+    folder = tmp_path / 'imgs'
+    folder.mkdir()
+    good = _val_images(synthetic_coco)[:2]
+    for path in good:
+        shutil.copy(path, folder)
+    (folder / '000000000099.jpg').write_bytes(b'\x00broken jpeg')
+    (folder / 'notes.txt').write_text('not an image')
+    bbox_file = osp.join(synthetic_coco, 'person_detection_results',
+                         'COCO_val2017_detections_AP_H_56_person.json')
+    # one box outside the image is added to the first image's boxes
+    with open(bbox_file) as f:
+        dets = json.load(f)
+    first_id = int(osp.splitext(osp.basename(good[0]))[0])
+    dets.append(dict(image_id=first_id, category_id=1,
+                     bbox=[500, 400, 30, 60], score=0.99))
+    my_bbox_file = tmp_path / 'dets.json'
+    my_bbox_file.write_text(json.dumps(dets))
+    out = str(tmp_path / 'out')
+    with pytest.warns(UserWarning, match='outside the image'):
+        rc = demo['main']([
+            *pose, '--input',
+            str(folder), '--out-dir', out, '--bbox-file',
+            str(my_bbox_file), '--device', 'cpu'
+        ])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert '1 inputs failed' in captured.err
+    assert '000000000099.jpg' in captured.err and 'cannot read' in \
+        captured.err
+    assert 'notes.txt' in captured.out  # ignored, and said so
+    assert '3/3' in captured.out  # the progress bar (3 .jpg files)
+    for path in good:
+        assert osp.isfile(osp.join(out, osp.basename(path)))
+    ids = {int(osp.splitext(osp.basename(p))[0]) for p in good}
+    preds = _check_predictions(out, ids)
+    # the persons are the file's boxes above --bbox-thr after NMS
+    expected = sum(1 for d in dets if d['image_id'] in ids
+                   and d['score'] > 0.3 and d['bbox'][0] < 320)
+    assert 1 <= len(preds) <= expected
+
+
+def _write_video(path, frames, fps=10):
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(f)
+    writer.release()
+
+
+def _count_frames(path):
+    cap = cv2.VideoCapture(path)
+    n = 0
+    while True:
+        ok, _ = cap.read()
+        if not ok:
+            break
+        n += 1
+    cap.release()
+    return n
+
+
+def test_video_without_detector(demo, models, synthetic_coco, tmp_path):
+    pose, _ = models
+    frames = [cv2.imread(p) for p in _val_images(synthetic_coco)[:5]]
+    video = str(tmp_path / 'clip.mp4')
+    _write_video(video, frames)
+    assert _count_frames(video) == 5
+    out = str(tmp_path / 'out')
+    rc = demo['main']([*pose, '--input', video, '--out-dir', out,
+                       '--device', 'cpu'])
+    assert rc == 0
+    written = osp.join(out, 'clip.mp4')
+    assert _count_frames(written) == 5
+    cap = cv2.VideoCapture(written)
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == frames[0].shape[1]
+    assert int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == frames[0].shape[0]
+    cap.release()
+    # whole-image boxes: one person per frame, frames numbered from 0
+    preds = _check_predictions(out, set(range(5)))
+    assert sorted(p['image_id'] for p in preds) == list(range(5))
+
+
+def test_bad_inputs(demo, models, tmp_path, capsys, synthetic_coco):
+    pose, det = models
+    bad_video = tmp_path / 'broken.mp4'
+    bad_video.write_bytes(b'not a video at all')
+    out = str(tmp_path / 'out')
+    rc = demo['main']([*pose, '--input', str(bad_video), '--out-dir', out,
+                       '--device', 'cpu'])
+    assert rc == 1
+    assert 'cannot open video' in capsys.readouterr().err
+    # a missing input, a pose config given as the detector
+    assert demo['main']([*pose, '--input', str(tmp_path / 'nope.jpg'),
+                         '--out-dir', out]) == 2
+    assert 'does not exist' in capsys.readouterr().err
+    img = _val_images(synthetic_coco)[0]
+    assert demo['main']([
+        *pose, '--input', img, '--out-dir', out, '--det-config', pose[0],
+        '--det-checkpoint', pose[1], '--device', 'cpu'
+    ]) == 2
+    assert 'not an MMDet detector' in capsys.readouterr().err
+    # the pose weights do not fit the detector
+    assert demo['main']([
+        *pose, '--input', img, '--out-dir', out, det[0], det[1],
+        '--det-checkpoint', pose[1], '--device', 'cpu'
+    ]) == 2
+    assert 'does not match' in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # both box sources
+        demo['main']([*pose, '--input', img, '--out-dir', out, *det,
+                      '--bbox-file', 'x.json'])
+    with pytest.raises(SystemExit):  # would overwrite the input
+        demo['main']([*pose, '--input', img, '--out-dir', osp.dirname(img)])
+    assert 'overwrite' in capsys.readouterr().err

@@ -1,0 +1,304 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Top-down pose estimation on an image, a folder of images or a video.
+
+Person boxes come from an MMDet detector (``--det-config/--det-checkpoint``),
+from a COCO-style detection file (``--bbox-file``, e.g. the output of
+``tools/detect_persons.py``), or, with neither, the whole image is one
+person box. Writes the visualised images (same file names) or video
+(``<name>.mp4``) into ``--out-dir``, plus ``predictions.json`` in the COCO
+keypoint results format::
+
+    [{"image_id": 1, "category_id": 1, "keypoints": [x, y, score] * K,
+      "score": box_score * mean keypoint score}, ...]
+
+Image ids: from ``--ann-file`` (matched by file name), else the number in the
+file name (``000000000139.jpg`` -> 139), else the input's index; a video's
+frames are numbered from 0. ``DIR/image_ids.json`` maps every input (video:
+frame) to its id.
+
+A folder run goes on past files it cannot read and lists them at the end
+(exit status 1 when any input failed).
+
+Examples::
+
+    python tools/topdown_demo.py configs/sg_hrnet_w32_coco.py sg.pth \\
+        --input demo.jpg --out-dir outputs \\
+        --det-config configs/detectors/rtmdet_tiny_person_synthetic.py \\
+        --det-checkpoint work_dirs/rtmdet/epoch_30.pth
+    python tools/topdown_demo.py CFG CKPT --input val2017/ --out-dir out \\
+        --bbox-file person_detection_results/dets.json --ann-file ann.json
+    python tools/topdown_demo.py CFG CKPT --input clip.mp4 --out-dir out
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+import warnings
+
+import numpy as np
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
+    sys.path.insert(0, REPO_ROOT)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Top-down pose estimation (MMDet person detector + '
+        'MMPose model) on an image, a folder or a video')
+    parser.add_argument('pose_config', help='pose model config')
+    parser.add_argument('pose_checkpoint', help='pose model checkpoint')
+    parser.add_argument(
+        '--input', required=True, help='an image, a folder or a video')
+    parser.add_argument(
+        '--out-dir', required=True, help='folder for the outputs')
+    parser.add_argument('--det-config', help='MMDet detector config')
+    parser.add_argument('--det-checkpoint', help='MMDet detector checkpoint')
+    parser.add_argument(
+        '--bbox-file',
+        help='COCO-style person detections (json list of {image_id, '
+        'category_id, bbox: xywh, score}) instead of a detector')
+    parser.add_argument(
+        '--ann-file',
+        help='COCO annotation file giving the image ids of the input files')
+    parser.add_argument(
+        '--det-cat-id',
+        type=int,
+        default=0,
+        help='detector label of a person (0 for COCO-trained and '
+        'single-class detectors)')
+    parser.add_argument(
+        '--bbox-thr', type=float, default=0.3, help='box score threshold')
+    parser.add_argument(
+        '--nms-thr',
+        type=float,
+        default=0.3,
+        help='box NMS IoU threshold (negative: no NMS)')
+    parser.add_argument(
+        '--max-persons', type=int, help='keep at most N boxes per image')
+    parser.add_argument(
+        '--kpt-thr',
+        type=float,
+        default=0.3,
+        help='keypoint score threshold for drawing')
+    parser.add_argument('--radius', type=int, default=3)
+    parser.add_argument('--thickness', type=int, default=1)
+    parser.add_argument(
+        '--no-bbox', action='store_true', help='do not draw the boxes')
+    parser.add_argument(
+        '--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
+    args = parser.parse_args(argv)
+    if args.bbox_file and args.det_config:
+        parser.error('give either --det-config/--det-checkpoint or '
+                     '--bbox-file, not both')
+    if bool(args.det_config) != bool(args.det_checkpoint):
+        parser.error('--det-config and --det-checkpoint go together')
+    # outputs keep the input names: never write into the input's folder
+    src = args.input if osp.isdir(args.input) else osp.dirname(args.input)
+    if osp.abspath(args.out_dir) == osp.abspath(src or '.'):
+        parser.error(f'--out-dir "{args.out_dir}" is the folder of the input:'
+                     ' the outputs (same file names) would overwrite it')
+    return args
+
+
+class Visualiser:
+    """MMPose's ``PoseLocalVisualizer`` from the pose config, one image at a
+    time (BGR in, BGR out)."""
+
+    def __init__(self, pose_model, args):
+        from mmpose.registry import VISUALIZERS
+        cfg = pose_model.cfg.visualizer.copy()
+        cfg.update(
+            name=f'topdown_demo_{os.getpid()}_{time.time_ns()}',
+            radius=args.radius,
+            line_width=args.thickness,
+            vis_backends=None,
+            save_dir=None)
+        self.vis = VISUALIZERS.build(cfg)
+        self.vis.set_dataset_meta(pose_model.dataset_meta)
+        self.kpt_thr = args.kpt_thr
+        self.draw_bbox = not args.no_bbox
+
+    def __call__(self, image_bgr: np.ndarray, result) -> np.ndarray:
+        if len(result) == 0:
+            return image_bgr.copy()
+        self.vis.add_datasample(
+            'result',
+            image_bgr[..., ::-1].copy(),
+            data_sample=result.data_sample,
+            draw_gt=False,
+            draw_heatmap=False,
+            draw_bbox=self.draw_bbox,
+            show=False,
+            kpt_thr=self.kpt_thr)
+        return np.ascontiguousarray(self.vis.get_image()[..., ::-1])
+
+
+class BoxSource:
+    """Boxes of one image from ``--bbox-file`` (None: detector / whole
+    image)."""
+
+    def __init__(self, args):
+        from mmpose_ext.apis import load_bbox_file
+        self.boxes = load_bbox_file(args.bbox_file) if args.bbox_file \
+            else None
+        self.args = args
+
+    def __call__(self, image_id, img_shape, name):
+        if self.boxes is None:
+            return None
+        from mmpose_ext.apis import filter_detections
+        if image_id is None:
+            raise ValueError(
+                f'{name}: its image id is unknown (file name not numeric), so '
+                'its boxes cannot be looked up in --bbox-file; pass '
+                '--ann-file')
+        boxes = self.boxes.get(image_id, np.zeros((0, 5), np.float32))
+        h, w = img_shape[:2]
+        inside = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+                  & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) &
+                  (boxes[:, 0] < w) & (boxes[:, 1] < h))
+        for box in boxes[~inside]:
+            warnings.warn(
+                f'{name}: skipping box [{", ".join(f"{v:g}" for v in box[:4])}'
+                f'] (x1, y1, x2, y2) of image id {image_id} from '
+                f'{self.args.bbox_file}: it is empty or outside the image of '
+                f'width {w} and height {h}')
+        nms_thr = self.args.nms_thr if self.args.nms_thr >= 0 else None
+        return filter_detections(boxes[inside], self.args.bbox_thr, nms_thr,
+                                 self.args.max_persons)
+
+
+def _progress(total):
+    from mmengine.utils import ProgressBar
+    return ProgressBar(total, file=sys.stdout)
+
+
+def run_images(paths, args, inferencer, visualiser, boxes, resolve_id,
+               predictions, image_ids, failures, show_progress):
+    import cv2
+
+    from mmpose_ext.apis import read_image
+    bar = _progress(len(paths)) if show_progress else None
+    for index, path in enumerate(paths):
+        try:
+            image = read_image(path)
+            image_id = resolve_id(path)
+            bboxes = boxes(image_id, image.shape, path)
+            result = inferencer(image, bboxes)
+            if image_id is None:
+                image_id = index
+            out = osp.join(args.out_dir, osp.basename(path))
+            if not cv2.imwrite(out, visualiser(image, result)):
+                raise OSError(f'cannot write "{out}"')
+            predictions += result.to_coco(image_id)
+            image_ids[path] = image_id
+        except (ValueError, OSError) as e:
+            failures.append((path, str(e)))
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        sys.stdout.write('\n')
+
+
+def run_video(path, args, inferencer, visualiser, boxes, predictions,
+              image_ids):
+    import cv2
+
+    from mmpose_ext.apis import VideoInput
+    video = VideoInput(path)
+    out = osp.join(args.out_dir,
+                   osp.splitext(osp.basename(path))[0] + '.mp4')
+    writer = None
+    bar = _progress(video.frame_count)
+    try:
+        for frame_id, frame in enumerate(video):
+            result = inferencer(frame, boxes(frame_id, frame.shape, path))
+            vis = visualiser(frame, result)
+            if writer is None:
+                writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*'mp4v'),
+                                         video.fps,
+                                         (vis.shape[1], vis.shape[0]))
+                if not writer.isOpened():
+                    raise OSError(f'cannot write video "{out}" (mp4v)')
+            writer.write(vis)
+            predictions += result.to_coco(frame_id)
+            image_ids[f'{path}#{frame_id}'] = frame_id
+            bar.update()
+    finally:
+        video.close()
+        if writer is not None:
+            writer.release()
+    sys.stdout.write('\n')
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import mmpose_ext  # noqa: F401  (registers modules, safe loader)
+    from mmpose_ext.apis import (ImageIdResolver, MediaReadError,
+                                 TopdownInferencer, dump_json, input_kind,
+                                 list_folder)
+
+    try:
+        kind = input_kind(args.input)
+        resolve_id = ImageIdResolver(args.ann_file)
+        boxes = BoxSource(args)
+        inferencer = TopdownInferencer(
+            args.pose_config,
+            args.pose_checkpoint,
+            det_config=args.det_config,
+            det_checkpoint=args.det_checkpoint,
+            device=args.device,
+            det_cat_id=args.det_cat_id,
+            bbox_thr=args.bbox_thr,
+            nms_thr=args.nms_thr if args.nms_thr >= 0 else None,
+            max_persons=args.max_persons)
+    except (ValueError, OSError) as e:  # incl. MediaReadError, mismatches
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    os.makedirs(args.out_dir, exist_ok=True)
+    visualiser = Visualiser(inferencer.pose_model, args)
+
+    predictions, image_ids, failures, skipped = [], {}, [], []
+    written = None
+    if kind == 'video':
+        try:
+            written = run_video(args.input, args, inferencer, visualiser,
+                                boxes, predictions, image_ids)
+        except (MediaReadError, ValueError, OSError) as e:
+            failures.append((args.input, str(e)))
+    else:
+        if kind == 'folder':
+            paths, skipped = list_folder(args.input)
+            if not paths:
+                print(f'error: no image ({", ".join(("jpg", "png", "..."))}) '
+                      f'in folder "{args.input}"', file=sys.stderr)
+                return 2
+        else:
+            paths = [args.input]
+        run_images(paths, args, inferencer, visualiser, boxes, resolve_id,
+                   predictions, image_ids, failures, kind == 'folder')
+
+    pred_file = osp.join(args.out_dir, 'predictions.json')
+    dump_json(predictions, pred_file)
+    dump_json(image_ids, osp.join(args.out_dir, 'image_ids.json'))
+    done = len(image_ids)
+    unit = 'frames' if kind == 'video' else 'images'
+    print(f'{done} {unit}, {len(predictions)} persons; '
+          f'predictions: {pred_file}; visualisations: '
+          f'{written or args.out_dir}')
+    if skipped:
+        print(f'ignored {len(skipped)} non-image files in {args.input}: ' +
+              ', '.join(osp.basename(p) for p in skipped))
+    if failures:
+        print(f'{len(failures)} inputs failed:', file=sys.stderr)
+        for path, reason in failures:
+            print(f'  {path}: {reason}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
