@@ -27,12 +27,16 @@ import numpy as np
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'safe_torch_load',
-           'load_from_local']
+__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'CorruptCheckpointError',
+           'safe_torch_load', 'load_from_local']
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds pickled objects outside the allow-list."""
+
+
+class CorruptCheckpointError(pickle.UnpicklingError):
+    """A file is not a readable torch checkpoint (truncated, not torch)."""
 
 
 def _numpy_globals() -> List[object]:
@@ -122,6 +126,8 @@ def safe_torch_load(filename: str,
         FileNotFoundError: ``filename`` does not exist.
         UnsafeCheckpointError: the pickle references a global outside the
             allow-list, i.e. it could run code when unpickled.
+        CorruptCheckpointError: the file is not a torch checkpoint or is
+            damaged (e.g. truncated).
     """
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file "{filename}" does not exist')
@@ -129,12 +135,25 @@ def safe_torch_load(filename: str,
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as e:
+        if not isinstance(e, pickle.UnpicklingError):
+            # torch raises these for truncated zip archives / empty files.
+            raise CorruptCheckpointError(
+                f'"{filename}" is not a readable PyTorch checkpoint (it may '
+                f'be truncated or another kind of file): {e}') from None
         # torch words this as "Weights only load failed ... Unsupported
         # global: GLOBAL os.system ..."; keep its detail, name the file.
         detail = str(e).strip().splitlines()
-        reason = next((line for line in detail if 'GLOBAL' in line
-                       or 'Unsupported' in line), detail[0] if detail else '')
+        unsafe = ('GLOBAL', 'is not allowed in a checkpoint')
+        reason = next((line for line in detail
+                       if any(u in line for u in unsafe)), None)
+        if reason is None:
+            reason = next((line for line in detail if 'Unsupported' in line),
+                          detail[-1] if detail else '')
+            raise CorruptCheckpointError(
+                f'"{filename}" is not a readable PyTorch checkpoint (it may '
+                f'be truncated or another kind of file): {reason.strip()}'
+            ) from None
         raise UnsafeCheckpointError(
             f'refusing to load checkpoint "{filename}": it contains pickled '
             f'objects outside the mmpose_ext allow-list ({reason.strip()}). '

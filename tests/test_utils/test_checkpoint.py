@@ -11,7 +11,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
-from mmpose_ext.utils.checkpoint import (UnsafeCheckpointError,
+from mmpose_ext.utils.checkpoint import (CorruptCheckpointError,
+                                         UnsafeCheckpointError,
                                          load_from_local, safe_torch_load)
 
 
@@ -109,3 +110,20 @@ def test_getattr_is_only_resolved_for_history_buffer_methods(tmp_path, target):
     torch.save(dict(meta=_GetattrGadget()), path)
     with pytest.raises(UnsafeCheckpointError):
         safe_torch_load(path)
+
+
+@pytest.mark.parametrize('content', [b'not a checkpoint', b'', b'PK\x03\x04'])
+def test_corrupt_file_is_named_as_unreadable(tmp_path, content):
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    with pytest.raises(CorruptCheckpointError, match='broken.pth'):
+        safe_torch_load(str(path))
+
+
+def test_truncated_checkpoint_is_named_as_unreadable(tmp_path):
+    path = tmp_path / 'cut.pth'
+    torch.save(_mmengine_like_checkpoint(), str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CorruptCheckpointError, match='cut.pth'):
+        safe_torch_load(str(path))
