@@ -1,0 +1,188 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+import math
+
+import numpy as np
+import pytest
+
+from mmpose_ext.codecs import DiskSegHeatmap
+
+INPUT = (192, 256)  # (w, h)
+HEATMAP = (48, 64)  # (W, H)
+
+
+def _codec(**kwargs):
+    cfg = dict(input_size=INPUT, heatmap_size=HEATMAP)
+    cfg.update(kwargs)
+    return DiskSegHeatmap(**cfg)
+
+
+def _lattice_disk_area(r):
+    """Number of integer points (x, y) with x^2 + y^2 <= r^2."""
+    r = int(r)
+    return sum(2 * math.isqrt(r * r - dx * dx) + 1 for dx in range(-r, r + 1))
+
+
+def _to_input(xy_heatmap):
+    """Heatmap-pixel coordinates -> input-image coordinates (scale 4)."""
+    return np.asarray(xy_heatmap, dtype=np.float32) * 4
+
+
+@pytest.mark.parametrize('radius', [0, 3, 5, 9])
+def test_disk_area_matches_radius(radius):
+    codec = _codec(disk_radius=radius)
+    kpts = _to_input([[[24, 32]]])  # one keypoint in the middle
+    enc = codec.encode(kpts, np.ones((1, 1)))
+    mask = enc['seg_masks']
+    assert mask.shape == (1, 64, 48) and mask.dtype == np.float32
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    assert mask.sum() == _lattice_disk_area(radius)  # 1, 29, 81, 253
+    ys, xs = np.nonzero(mask[0])
+    assert ((xs - 24)**2 + (ys - 32)**2 <= radius**2).all()
+
+
+def test_mask_is_union_over_keypoints_and_instances():
+    codec = _codec(disk_radius=3)
+    kpts = _to_input([[[5, 5], [40, 50]], [[20, 30], [5, 5]]])  # N=2, K=2
+    enc = codec.encode(kpts, np.ones((2, 2)))
+    # three distinct, non-overlapping disks (the 4th repeats the 1st)
+    assert enc['seg_masks'].sum() == 3 * _lattice_disk_area(3)
+    assert enc['heatmaps'].shape == (2, 64, 48)
+    assert enc['keypoint_weights'].shape == (2, 2)
+    # heatmaps of several instances are maxed: keypoint 0 peaks twice
+    assert enc['heatmaps'][0, 5, 5] == 1 and enc['heatmaps'][0, 30, 20] == 1
+
+
+def test_invisible_keypoints_add_nothing():
+    codec = _codec()
+    kpts = _to_input([[[10, 10], [30, 40]]])
+    enc = codec.encode(kpts, np.array([[1., 0.]]))
+    assert enc['seg_masks'].sum() == _lattice_disk_area(5)
+    mask = enc['seg_masks'][0]
+    assert mask[10, 10] == 1 and mask[40, 30] == 0
+    np.testing.assert_array_equal(enc['keypoint_weights'], [[1., 0.]])
+    assert enc['heatmaps'][1].max() == 0
+
+
+def test_no_visible_keypoint_gives_zero_mask_and_weights():
+    codec = _codec()
+    kpts = _to_input([[[10, 10], [30, 40], [20, 20]]])
+    enc = codec.encode(kpts, np.zeros((1, 3)))
+    assert not enc['seg_masks'].any()
+    assert not enc['keypoint_weights'].any()
+    assert not enc['heatmaps'].any()
+    assert np.isfinite(enc['heatmaps']).all()
+
+
+def test_out_of_crop_keypoints():
+    codec = _codec()
+    # far outside: no Gaussian in the map -> weight 0, nothing drawn;
+    # just outside (x = -3): a partial Gaussian as MSRAHeatmap, but no disk
+    kpts = _to_input([[[-30, 10], [-3, 20], [24, 100]]])
+    enc = codec.encode(kpts, np.ones((1, 3)))
+    np.testing.assert_array_equal(enc['keypoint_weights'], [[0., 1., 0.]])
+    assert not enc['seg_masks'].any()
+    assert enc['heatmaps'][0].max() == 0 and enc['heatmaps'][2].max() == 0
+    assert 0 < enc['heatmaps'][1].max() < 1
+
+
+@pytest.mark.parametrize('sigma', [2, 3])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_heatmaps_equal_msra_heatmap(sigma, seed):
+    from mmpose.codecs import MSRAHeatmap
+    rng = np.random.default_rng(seed)
+    kpts = rng.uniform(-40, 260, size=(1, 17, 2)).astype(np.float32)
+    vis = (rng.uniform(size=(1, 17)) > 0.2).astype(np.float32)
+    msra = MSRAHeatmap(input_size=INPUT, heatmap_size=HEATMAP, sigma=sigma)
+    ref = msra.encode(kpts, vis)
+    enc = _codec(sigma=sigma).encode(kpts, vis)
+    np.testing.assert_allclose(enc['heatmaps'], ref['heatmaps'], atol=1e-6)
+    np.testing.assert_array_equal(enc['keypoint_weights'],
+                                  ref['keypoint_weights'])
+
+
+def test_gaussian_is_truncated_to_the_square():
+    codec = _codec(sigma=2, half_side=2)
+    enc = codec.encode(_to_input([[[20, 30]]]), np.ones((1, 1)))
+    hm = enc['heatmaps'][0]
+    ys, xs = np.nonzero(hm)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (18, 22, 28, 32)
+    assert hm[30, 22] == pytest.approx(math.exp(-4 / 8), rel=1e-6)
+    assert hm[32, 22] == pytest.approx(math.exp(-8 / 8), rel=1e-6)
+
+
+@pytest.mark.parametrize('unbiased,tol', [(False, 2.01), (True, 0.01)])
+def test_decode_inverts_encode(unbiased, tol):
+    codec = _codec(unbiased=unbiased)
+    rng = np.random.default_rng(0)
+    # >= l = 6 heatmap px from the border, so no Gaussian is clipped
+    kpts = rng.uniform([24, 24], [168, 232], size=(1, 17, 2))
+    enc = codec.encode(kpts.astype(np.float32), np.ones((1, 17)))
+    dec, scores = codec.decode(enc['heatmaps'])
+    assert dec.shape == (1, 17, 2) and scores.shape == (1, 17)
+    # within half a heatmap pixel (4 input px; rounding + quarter shift), or
+    # sub-pixel exact with DARK
+    assert np.abs(dec - kpts).max() <= tol
+    # the maximum: 1 at the rounded centre, a bit less off-pixel (DARK)
+    assert (scores <= 1 + 1e-6).all() and (scores > 0.9).all()
+
+
+def test_unbiased_centres_are_subpixel_and_truncated():
+    codec = _codec(unbiased=True, half_side=6)
+    enc = codec.encode(_to_input([[[20.5, 30.25]]]), np.ones((1, 1)))
+    hm = enc['heatmaps'][0]
+    assert hm[30, 20] == pytest.approx(
+        math.exp(-(0.25 + 0.0625) / 8), rel=1e-5)
+    assert hm[30, 27] == 0 and hm[30, 26] > 0  # |26 - 20.5| <= 6 < 6.5
+
+
+@pytest.mark.parametrize(
+    'kwargs,name',
+    [(dict(sigma=0), 'sigma'), (dict(sigma=-1), 'sigma'),
+     (dict(sigma=float('nan')), 'sigma'),
+     (dict(disk_radius=-1), 'disk_radius'),
+     (dict(half_side=-0.5), 'half_side'),
+     (dict(heatmap_size=(48, 0)), 'heatmap_size'),
+     (dict(input_size=(192.5, 256)), 'input_size')])
+def test_invalid_arguments_raise_value_error(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        _codec(**kwargs)
+
+
+def test_bad_keypoint_shapes_raise():
+    codec = _codec()
+    with pytest.raises(ValueError, match='keypoints'):
+        codec.encode(np.zeros((17, 2)))
+    with pytest.raises(ValueError, match='keypoints_visible'):
+        codec.encode(np.zeros((1, 17, 2)), np.ones((1, 16)))
+
+
+def test_pipeline_packs_mask_and_keeps_instance_fields():
+    """GenerateTarget + PackPoseInputs deliver every field (none dropped)."""
+    from mmpose.datasets.transforms import (GenerateTarget, GetBBoxCenterScale,
+                                            PackPoseInputs, TopdownAffine)
+    codec_cfg = dict(type='DiskSegHeatmap', input_size=INPUT,
+                     heatmap_size=HEATMAP, sigma=2, disk_radius=5)
+    rng = np.random.default_rng(0)
+    kpts = rng.uniform([60, 40], [140, 300], size=(1, 17, 2))
+    results = dict(
+        img=rng.integers(0, 255, (360, 240, 3), dtype=np.uint8),
+        img_shape=(360, 240), ori_shape=(360, 240), img_path='x.jpg',
+        id=1, img_id=1, category_id=1,
+        bbox=np.array([[50., 30., 150., 310.]], dtype=np.float32),
+        bbox_score=np.ones(1, dtype=np.float32),
+        keypoints=kpts.astype(np.float32),
+        keypoints_visible=np.ones((1, 17), dtype=np.float32),
+        head_size=np.array([20.], dtype=np.float32),
+        flip_indices=list(range(17)))
+    for t in (GetBBoxCenterScale(), TopdownAffine(input_size=INPUT),
+              GenerateTarget(encoder=codec_cfg), PackPoseInputs()):
+        results = t(results)
+    sample = results['data_samples']
+    assert set(sample.gt_fields.keys()) == {'heatmaps', 'seg_masks'}
+    assert tuple(sample.gt_fields.seg_masks.shape) == (1, 64, 48)
+    assert tuple(sample.gt_fields.heatmaps.shape) == (17, 64, 48)
+    assert sample.gt_fields.seg_masks.sum() > 0
+    assert 'keypoint_weights' in sample.gt_instance_labels
+    for key in ('bboxes', 'bbox_scores', 'bbox_scales', 'head_size',
+                'keypoints', 'keypoints_visible'):
+        assert key in sample.gt_instances, key
