@@ -17,6 +17,7 @@ _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
     'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py',
     './_base_/sg_hrnet_w32.py',
+    './_base_/fault_tolerance.py',
 ]
 
 custom_imports = dict(imports=['mmpose_ext'], allow_failed_imports=False)
@@ -66,4 +67,13 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
-    batch_size=_base_.sg_batch_size, dataset=dict(pipeline=train_pipeline))
+    batch_size=_base_.sg_batch_size, dataset=dict(
+        **_base_.ft_skip_bad_samples,  # fault tolerance, below
+        dataset_type='MpiiDataset',
+        pipeline=train_pipeline))
+
+# fault tolerance (configs/_base_/fault_tolerance.py, docs/reliability.md)
+default_hooks = dict(checkpoint=dict(type=_base_.ft_checkpoint_hook_type))
+train_cfg = dict(
+    _delete_=True, type=_base_.ft_train_loop, max_epochs=210, val_interval=10)
+custom_hooks = _base_.ft_custom_hooks

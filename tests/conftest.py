@@ -7,7 +7,11 @@ seed) under pytest's temporary directory; tests must not write elsewhere.
 import os
 import os.path as osp
 
-import pytest
+# Test models are tiny: thread synchronisation costs more than it gains, and
+# subprocesses (tools, mim, torchrun) inherit this before torch starts.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+import pytest  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_REAL = osp.join(osp.dirname(REPO_ROOT), 'shared', 'data', 'real')
@@ -60,6 +64,4 @@ def synthetic_lsp(tmp_path_factory):
 
 
 def pytest_configure(config):
-    # Keep tests single-threaded per process and deterministic-ish on 2 cores.
-    os.environ.setdefault('OMP_NUM_THREADS', '2')
     config.addinivalue_line('markers', 'slow: end-to-end runs (training, CLI)')

@@ -1,0 +1,18 @@
+# Fault tolerance shared by the model configs (docs/reliability.md). Every
+# name is prefixed `ft_` because MMEngine forbids a key defined in two bases;
+# the model configs pick these up as `_base_.ft_*`.
+
+# Checkpoints written to a temporary file, fsync-ed, then renamed; the
+# `last_checkpoint` pointer moves only after that (CheckpointHook's args apply).
+ft_checkpoint_hook_type = 'AtomicCheckpointHook'
+# Resuming from a checkpoint saved in mid-epoch skips the batches already
+# trained in that epoch (MMEngine's loop would train them twice).
+ft_train_loop = 'ResumableEpochBasedTrainLoop'
+ft_custom_hooks = [
+    dict(type='SyncBuffersHook'),  # MMPose's default, kept
+    dict(type='BadSampleHook'),  # per-epoch count of skipped bad samples
+    dict(type='NonFiniteLossHook', max_consecutive=5),  # NaN/Inf losses
+]
+# Training data sets are wrapped so that a bad sample is skipped with a
+# warning naming file and annotation id (strict=True raises instead).
+ft_skip_bad_samples = dict(type='SkipBadSamples', strict=False)
