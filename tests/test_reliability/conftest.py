@@ -67,9 +67,16 @@ def tiny_sg_hrnet_cfg(repo_root,
         by_epoch=False,
         save_best=None)
     cfg.default_hooks.logger.interval = 1
-    # keep MMPose's custom hooks (SyncBuffersHook) as a real config would
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + list(
-        custom_hooks) + ([dict(type='BadSampleHook')] if robust_data else [])
+    # keep the config's own hooks (SyncBuffersHook, BadSampleHook,
+    # NonFiniteLossHook) as a real run would; a hook given here replaces the
+    # config's hook of the same type instead of running twice
+    extra = list(custom_hooks) + (
+        [dict(type='BadSampleHook')] if robust_data else [])
+    extra_types = {h['type'] for h in extra}
+    cfg.custom_hooks = [
+        h for h in cfg.get('custom_hooks', [])
+        if h['type'] not in extra_types
+    ] + extra
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.custom_imports = dict(
         imports=['mmpose_ext', 'mmpose_ext.testing'],
