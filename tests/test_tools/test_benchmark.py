@@ -1,0 +1,217 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""tools/benchmark.py: every subcommand on tiny configs (structure of the
+tables and JSON, ratios finite and positive). Timings themselves are not
+asserted: this machine is shared and they are benchmarks, not tests."""
+import json
+import math
+import os.path as osp
+import runpy
+
+import pytest
+
+BASELINE = 'configs/hrnet_w32_coco_baseline.py'
+SG = 'configs/sg_hrnet_w32_coco.py'
+SADI = 'configs/sadi_net_mpii.py'
+TINY = ['--width', '4', '--shape', '64', '64']
+# One thread: on a loaded two-core machine, two OpenMP threads wait for each
+# other at every operator of these tiny models (seconds per forward).
+ONE = ['--threads', '1']
+
+
+@pytest.fixture(scope='module')
+def bench(repo_root):
+    return runpy.run_path(osp.join(repo_root, 'tools', 'benchmark.py'))
+
+
+def _positive(v):
+    return isinstance(v, float) and math.isfinite(v) and v > 0
+
+
+def _table_header(out, *cols):
+    lines = [ln for ln in out.splitlines() if ln.startswith('| ')]
+    assert lines, out
+    for col in cols:
+        assert col in lines[0], (col, lines[0])
+    return lines
+
+
+def test_speed(bench, tmp_path, capsys, monkeypatch, repo_root):
+    monkeypatch.chdir(repo_root)
+    out = str(tmp_path / 'speed.json')
+    res = bench['main']([
+        'speed', BASELINE, SG, SADI, *TINY, '--batch', '2', '--repeats', '2',
+        '--warmup', '1', '--out', out, '--work-dir',
+        str(tmp_path / 'data'), *ONE
+    ])
+    text = capsys.readouterr().out
+    lines = _table_header(text, 'config', 'fwd ratio', 'train ratio',
+                          'GMAC/img', 'share of peak')
+    assert len(lines) == 1 + 3  # header + 3 rows
+    assert 'matmul peak' in text and 'Machine:' in text
+    saved = json.load(open(out))
+    assert saved['kind'] == 'speed' and saved['batch_size'] == 2
+    assert _positive(saved['peak']['gflops'])
+    rows = saved['rows']
+    assert [r['name'] for r in rows] == [
+        'hrnet_w32_coco_baseline', 'sg_hrnet_w32_coco', 'sadi_net_mpii'
+    ]
+    for r in rows:
+        assert r['shape'] == [64, 64]
+        assert r['params'] > 0 and r['macs'] > 0
+        for what in ('forward', 'train'):
+            assert r[what]['n'] == 2
+            assert _positive(r[what]['min'])
+            assert r[what]['min'] <= r[what]['median']
+            assert _positive(r[f'{what}_ratio']['min'])
+            assert _positive(r[f'{what}_ratio']['median'])
+        assert _positive(r['forward_gflops'])
+        assert _positive(r['forward_peak_share'])
+    # the reference's ratios are exactly 1
+    assert rows[0]['forward_ratio'] == {'min': 1.0, 'median': 1.0}
+    # the SGMs add parameters and FLOPs to the same HRNet
+    assert rows[1]['params'] > rows[0]['params']
+    assert rows[1]['macs'] > rows[0]['macs']
+    assert res['machine']['logical_cpus'] >= 1
+
+
+def test_speed_per_config_overrides(bench, tmp_path, capsys, monkeypatch,
+                                    repo_root):
+    monkeypatch.chdir(repo_root)
+    res = bench['main']([
+        'speed', SG, SG, *TINY, '--batch', '1', '--repeats', '1', '--warmup',
+        '0', '--no-train', '--no-peak', '--no-flops', '--names', 'sg',
+        'no-sgm', '--set', '1', 'model.backbone.sgm_stages=()',
+        'model.backbone.final_sgm=False', '--work-dir',
+        str(tmp_path / 'data'), *ONE
+    ])
+    capsys.readouterr()
+    sg, plain = res['rows']
+    assert (sg['name'], plain['name']) == ('sg', 'no-sgm')
+    assert plain['params'] < sg['params']
+    assert 'train' not in sg and sg['macs'] is None
+    with pytest.raises(SystemExit):
+        bench['main'](['speed', SG, '--set', '3', 'a=1'])
+
+
+def test_codec(bench, tmp_path, capsys):
+    out = str(tmp_path / 'codec.json')
+    bench['main'](['codec', '--instances', '20', '--repeats', '2', '--out',
+                   out, *ONE])
+    text = capsys.readouterr().out
+    _table_header(text, 'codec', 'encode ratio', 'decode ratio')
+    assert 'DiskSegHeatmap' in text and 'MSRAHeatmap' in text
+    rows = json.load(open(out))['rows']
+    assert [r['name'] for r in rows] == ['MSRAHeatmap', 'DiskSegHeatmap']
+    for r in rows:
+        for what in ('encode', 'decode'):
+            assert _positive(r[what]['median'])
+            assert _positive(r[f'{what}_ratio']['median'])
+    # another size
+    bench['main']([
+        'codec', '--instances', '5', '--repeats', '1', '--input-size', '96',
+        '128', '--heatmap-size', '24', '32'
+    ])
+    assert "(96, 128) -> heatmap (24, 32)" in capsys.readouterr().out
+
+
+def test_pipeline(bench, tmp_path, capsys, monkeypatch, repo_root):
+    monkeypatch.chdir(repo_root)
+    out = str(tmp_path / 'pipeline.json')
+    bench['main']([
+        'pipeline', SG, *TINY, '--batch', '2', '--batches', '2',
+        '--train-repeats', '1', '--loader-train-iters', '1', '--image-size',
+        '160', '120', '--workers', '0', '2', '--out', out, '--work-dir',
+        str(tmp_path / 'data'), *ONE
+    ])
+    text = capsys.readouterr().out
+    _table_header(text, 'what', 'samples/s')
+    assert 'data pipeline, 0 workers' in text
+    assert 'data pipeline, 2 workers' in text
+    assert 'training fed by the 2-worker loader' in text
+    res = json.load(open(out))
+    assert [d['workers'] for d in res['loader']] == [0, 2]
+    for d in res['loader']:
+        assert _positive(d['samples_per_s'])
+    assert _positive(res['train']['samples_per_s'])
+    assert _positive(res['train_with_loader']['samples_per_s'])
+    assert _positive(res['ratio'])
+    assert res['input_shape'] == [64, 64]
+
+
+def test_learn(bench, tmp_path, capsys, repo_root):
+    out = str(tmp_path / 'learn.json')
+    bench['main']([
+        'learn', '--pairs', 'hrnet', 'sadi', '--iters', '2', '--width', '4',
+        '--batch', '2', '--num-train', '3', '--num-val', '2', '--stacks',
+        '1', '--hrnet-input', '64', '64', '--sadi-input', '64', '64',
+        '--out', out, '--work-dir',
+        str(tmp_path / 'work'), *ONE
+    ])
+    text = capsys.readouterr().out
+    _table_header(text, 'pair', 'model', 'metric', 'seed 0',
+                  'full - baseline')
+    for name in ('HRNet (MMPose)', 'SG-HRNet', 'Hourglass (ablation)',
+                 'SADI-Net'):
+        assert name in text
+    res = json.load(open(out))
+    assert [r['model'] for r in res['runs']] == [
+        'HRNet (MMPose)', 'SG-HRNet', 'Hourglass (ablation)', 'SADI-Net'
+    ]
+    for r in res['runs']:
+        value = r['metrics'][res['pairs'][r['pair']]['metric']]
+        assert math.isfinite(value)
+        assert r['seconds'] > 0
+    for pair in ('hrnet', 'sadi'):
+        s = res['pairs'][pair]
+        assert 0 <= min(s['mean'].values()) <= max(s['mean'].values()) <= 100
+        assert len(s['diff_per_seed']) == 1
+    # SG-HRNet's size-dependent settings were rescaled for 16x16 heatmaps
+    from mmengine.config import Config
+    lam = Config.fromfile(osp.join(repo_root, SG)).model.head.\
+        multi_task_loss.task_scales[1]
+    sg = res['runs'][1]['rescaled']
+    assert sg['disk_radius'] == pytest.approx(5 * 16 / 48)
+    assert sg['task_scales'][1] == pytest.approx(lam * (64 * 48 / 256)**2)
+
+
+def test_learn_config(repo_root, tmp_path):
+    from mmpose_ext.benchmark.learn import learn_config
+    cfg, _ = learn_config(
+        SG, str(tmp_path), str(tmp_path / 'w'), width=8,
+        input_size=(96, 128), iters=50, batch_size=4, lr=1e-3, seed=3)
+    assert cfg.model.backbone.extra.stage4.num_channels == (8, 16, 32, 64)
+    assert cfg.model.backbone.init_cfg is None
+    assert cfg.model.head.decoder.input_size == (96, 128)
+    assert cfg.model.head.decoder.heatmap_size == (24, 32)
+    assert cfg.train_cfg == dict(by_epoch=False, max_iters=50,
+                                 val_interval=50)
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=1e-3)
+    assert cfg.randomness == dict(seed=3)
+    assert cfg.val_dataloader.dataset.bbox_file is None  # GT boxes
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    affine = [t for t in pipeline if t.type == 'TopdownAffine'][0]
+    assert affine.input_size == (96, 128)
+
+
+def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
+    monkeypatch.chdir(repo_root)
+    out = str(tmp_path / 'infer.json')
+    bench['main']([
+        'infer', SG, *TINY, '--repeats', '2', '--warmup', '1', '--backends',
+        'eager', 'fuse_bn', 'onnxruntime', '--out', out, '--work-dir',
+        str(tmp_path / 'work'), *ONE
+    ])
+    text = capsys.readouterr().out
+    _table_header(text, 'backend', 'speed-up vs eager', 'max heatmap diff')
+    res = json.load(open(out))
+    assert [r['backend'] for r in res['network']] == [
+        'eager', 'fuse_bn', 'onnxruntime'
+    ]
+    for r in res['network']:
+        assert r['max_heatmap_diff'] <= 1e-4
+        assert _positive(r['speedup']['median'])
+    e = res['end_to_end']
+    assert e['flip_test'] is True
+    assert e['max_heatmap_diff'] <= 1e-4
+    assert _positive(e['speedup']['median'])

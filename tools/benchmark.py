@@ -1,0 +1,354 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Benchmarks: speed, codec, data pipeline, learning, inference backends.
+
+Every subcommand prints a Markdown table (and the machine it ran on) and,
+with ``--out FILE.json``, writes the full result as JSON. Measurements run
+in ONE process, interleaved round-robin, and report min and median; see
+``docs/benchmarks.md`` for the tables measured on the project machine.
+
+    # forward / training step per image, ratios to the first config,
+    # GFLOPs, achieved GFLOP/s and share of the measured matmul peak
+    python tools/benchmark.py speed configs/hrnet_w32_coco_baseline.py \\
+        configs/sg_hrnet_w32_coco.py --batch 8 --repeats 10
+
+    # DiskSegHeatmap vs MSRAHeatmap encode / decode per instance
+    python tools/benchmark.py codec
+
+    # data pipeline samples/s (0 and 2 workers) beside training throughput
+    python tools/benchmark.py pipeline configs/sg_hrnet_w32_coco.py --batch 8
+
+    # baseline vs paper model, trained alike on generated data
+    python tools/benchmark.py learn --pairs hrnet sadi --iters 300
+
+    # eager PyTorch vs channels_last / conv-BN folding / compile / ONNX RT
+    python tools/benchmark.py infer configs/sg_hrnet_w32_coco.py --batch 1
+
+Common options: ``--threads`` (default 2), ``--out``, ``--work-dir``.
+Config arguments accept ``mmpose::path/in/mmpose/configs.py``. For tiny
+runs, ``--width W`` shrinks HRNet-family and SADI-Net configs and
+``--shape H W`` changes the input size. ``--set I KEY=VALUE ...`` overrides
+settings of the I-th config only (0-based), ``--cfg-options`` of all, e.g.
+SADI-Net against MMPose's HourglassNet narrowed to similar FLOPs::
+
+    python tools/benchmark.py speed configs/sadi_net_mpii.py \\
+        mmpose::body_2d_keypoint/topdown_heatmap/mpii/\\
+td-hm_hourglass52_8xb64-210e_mpii-256x256.py --batch 4 \\
+        --set 1 "model.backbone.stage_channels=(128,128,192,192,192,256)" \\
+        model.backbone.feat_channel=128 model.head.in_channels=128
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
+    sys.path.insert(0, REPO_ROOT)
+
+
+def _resolve(config: str) -> str:
+    """``mmpose::rel/path.py`` -> the installed MMPose config file."""
+    if config.startswith('mmpose::'):
+        import mmpose
+        return osp.join(
+            osp.dirname(mmpose.__file__), '.mim', 'configs',
+            config[len('mmpose::'):])
+    return config
+
+
+def _parse_kv(items: Sequence[str]) -> Dict:
+    from mmengine.config import DictAction
+    out = {}
+    for item in items:
+        if '=' not in item:
+            raise SystemExit(f'expected KEY=VALUE, got {item!r}')
+        key, val = item.split('=', 1)
+        out[key] = DictAction._parse_iterable(val)
+    return out
+
+
+def _common(p):
+    from mmengine.config import DictAction
+    p.add_argument('--out', help='write the result as JSON here')
+    p.add_argument('--threads', type=int, default=2,
+                   help='torch threads (default 2)')
+    p.add_argument('--work-dir', help='folder for generated data (default: '
+                   'a temporary one)')
+    p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                   help="'cpu': this process's CPU time, robust on a shared "
+                   'machine with --threads 1 (default: wall)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='overrides applied to every config')
+
+
+def _model_opts(p, multi: bool):
+    p.add_argument('--width', type=int, default=None,
+                   help='shrink the model(s) to this branch width')
+    p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                   default=None, help='input height and width')
+    if multi:
+        p.add_argument('--names', nargs='+', help='names shown in the table')
+        p.add_argument('--set', nargs='+', action='append', default=[],
+                       metavar='I KEY=VALUE',
+                       help='overrides of the I-th config (0-based)')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None):
+    parser = argparse.ArgumentParser(
+        description='mmpose_ext benchmarks (Markdown tables, JSON with '
+        '--out)')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('speed', help='forward / training step per image')
+    p.add_argument('configs', nargs='+')
+    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--repeats', type=int, default=10)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--no-train', action='store_true',
+                   help='time the forward pass only')
+    p.add_argument('--no-peak', action='store_true',
+                   help='skip the matmul peak probe')
+    p.add_argument('--no-flops', action='store_true',
+                   help='skip the FLOP count')
+    p.add_argument('--profile', type=int, default=0, metavar='N',
+                   help='after timing, print the N most expensive operators '
+                   '(torch.profiler) of one forward and one training step '
+                   'per config')
+    _model_opts(p, multi=True)
+    _common(p)
+
+    p = sub.add_parser('codec', help='DiskSegHeatmap vs MSRAHeatmap')
+    p.add_argument('--instances', type=int, default=200)
+    p.add_argument('--repeats', type=int, default=10)
+    p.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
+                   default=None, help='default 192 256')
+    p.add_argument('--heatmap-size', type=int, nargs=2, metavar=('W', 'H'),
+                   default=None, help='default 48 64')
+    _common(p)
+
+    p = sub.add_parser('pipeline', help='data pipeline vs training')
+    p.add_argument('config')
+    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--workers', type=int, nargs='+', default=[0, 2])
+    p.add_argument('--batches', type=int, default=10,
+                   help='timed batches per loader')
+    p.add_argument('--train-repeats', type=int, default=5)
+    p.add_argument('--loader-train-iters', type=int, default=3,
+                   help='training iterations fed by the loader (0: skip)')
+    p.add_argument('--image-size', type=int, nargs=2, metavar=('W', 'H'),
+                   default=[640, 480], help='generated image size')
+    _model_opts(p, multi=False)
+    _common(p)
+
+    p = sub.add_parser('learn', help='baseline vs paper model on generated '
+                       'data')
+    p.add_argument('--pairs', nargs='+', default=['hrnet', 'sadi'],
+                   choices=['hrnet', 'sadi'])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--iters', type=int, default=300)
+    p.add_argument('--width', type=int, default=16)
+    p.add_argument('--batch', type=int, default=16)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--num-train', type=int, default=300)
+    p.add_argument('--num-val', type=int, default=60)
+    p.add_argument('--data-seed', type=int, default=0)
+    p.add_argument('--workers', type=int, default=0,
+                   help='training loader workers')
+    p.add_argument('--stacks', type=int, default=2,
+                   help='hourglass stacks of the SADI pair')
+    p.add_argument('--hrnet-input', type=int, nargs=2, metavar=('W', 'H'),
+                   default=None, help='default 96 128')
+    p.add_argument('--sadi-input', type=int, nargs=2, metavar=('W', 'H'),
+                   default=None, help='default 128 128')
+    p.add_argument('--log-interval', type=int, default=0,
+                   help='MMEngine training log interval (0: quiet)')
+    _common(p)
+
+    p = sub.add_parser('infer', help='CPU inference backends of one model')
+    p.add_argument('config')
+    p.add_argument('--checkpoint', default=None)
+    p.add_argument('--batch', type=int, default=1)
+    p.add_argument('--repeats', type=int, default=20)
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--backends', nargs='+', default=[
+        'eager', 'channels_last', 'fuse_bn', 'fuse_bn+channels_last',
+        'onnxruntime'
+    ], help='among eager, channels_last, fuse_bn, fuse_bn+channels_last, '
+            'compile, onnxruntime')
+    p.add_argument('--no-end-to-end', action='store_true')
+    _model_opts(p, multi=False)
+    _common(p)
+    return parser.parse_args(argv)
+
+
+def _configs(args) -> List:
+    from mmpose_ext.benchmark.common import load_config, shrink
+    from mmpose_ext.benchmark.common import set_input_size
+    paths = args.configs if hasattr(args, 'configs') else [args.config]
+    per = {}
+    for item in getattr(args, 'set', []) or []:
+        try:
+            idx = int(item[0])
+        except ValueError:
+            raise SystemExit(f'--set: expected an index first, got {item}')
+        if not 0 <= idx < len(paths):
+            raise SystemExit(f'--set {idx}: there are {len(paths)} configs')
+        per.setdefault(idx, {}).update(_parse_kv(item[1:]))
+    names = getattr(args, 'names', None) or []
+    if names and len(names) != len(paths):
+        raise SystemExit('--names needs one name per config')
+    out = []
+    for i, path in enumerate(paths):
+        cfg = load_config(_resolve(path), args.cfg_options)
+        if args.width:
+            try:
+                shrink(cfg, args.width)
+            except ValueError as e:  # e.g. MMPose's HourglassNet: --set
+                print(f'warning: {path}: {e}; not shrunk', file=sys.stderr)
+        if per.get(i):
+            cfg.merge_from_dict(per[i])
+        if args.shape and args.command == 'infer':
+            set_input_size(cfg, (args.shape[1], args.shape[0]))
+        name = names[i] if names else osp.splitext(osp.basename(path))[0]
+        out.append((name, cfg))
+    return out
+
+
+def profile_cases(cases, top: int) -> str:
+    """Top operators (self CPU time) of one forward and one training step."""
+    from torch.profiler import ProfilerActivity, profile
+    out = []
+    for case in cases:
+        for what in ('forward', 'train'):
+            case.run(what, record=False)  # warm
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                case.run(what, record=False)
+            out.append(f'\n### {case.name}: {what} (batch '
+                       f'{case.batch_size})\n')
+            out.append(prof.key_averages().table(
+                sort_by='self_cpu_time_total', row_limit=top))
+    return '\n'.join(out)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(argv)
+    import warnings
+
+    import torch
+    from mmengine.logging import MMLogger
+    torch.set_num_threads(args.threads)
+    import mmpose_ext  # noqa: F401
+    # keep the output to the tables: no per-parameter init messages, no
+    # MMPose metainfo / bbox warnings (they repeat per sample)
+    MMLogger.get_instance('mmpose_ext_benchmark', log_level='WARNING')
+    warnings.filterwarnings('ignore', category=UserWarning)
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    from mmpose_ext.benchmark import common
+    if args.clock == 'cpu' and args.command in ('pipeline', 'learn'):
+        raise SystemExit(f'--clock cpu: {args.command} times worker '
+                         'processes too; use the wall clock')
+    common.set_clock(args.clock)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    info = common.machine_info()
+    text = ''
+    if args.command == 'speed':
+        from mmpose_ext.benchmark.speed import format_speed, run_speed
+        flops_fn = None if args.no_flops else common.load_get_complexity()
+        cases = []
+        res = run_speed(
+            _configs(args),
+            batch_size=args.batch,
+            shape=args.shape,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            train=not args.no_train,
+            flops_fn=flops_fn,
+            peak=not args.no_peak,
+            work_dir=args.work_dir,
+            log=log,
+            keep_cases=cases if args.profile else None)
+        text = format_speed(res)
+        if args.profile:
+            text += '\n' + profile_cases(cases, args.profile)
+    elif args.command == 'codec':
+        from mmpose_ext.benchmark.codec import (codec_pair, format_codec,
+                                                run_codec)
+        if (args.input_size is None) != (args.heatmap_size is None):
+            raise SystemExit('give both --input-size and --heatmap-size')
+        res = run_codec(
+            codec_pair(args.input_size, args.heatmap_size),
+            num_instances=args.instances,
+            repeats=args.repeats)
+        text = format_codec(res)
+    elif args.command == 'pipeline':
+        from mmpose_ext.benchmark.pipeline import (format_pipeline,
+                                                   run_pipeline)
+        (name, cfg), = _configs(args)
+        res = run_pipeline(
+            name,
+            cfg,
+            batch_size=args.batch,
+            workers=args.workers,
+            num_batches=args.batches,
+            train_repeats=args.train_repeats,
+            loader_train_iters=args.loader_train_iters,
+            image_size=args.image_size,
+            shape=args.shape,
+            work_dir=args.work_dir,
+            log=log)
+        text = format_pipeline(res)
+    elif args.command == 'learn':
+        from mmpose_ext.benchmark.learn import format_learn, run_learn
+        sizes = {}
+        if args.hrnet_input:
+            sizes['hrnet'] = tuple(args.hrnet_input)
+        if args.sadi_input:
+            sizes['sadi'] = tuple(args.sadi_input)
+        res = run_learn(
+            pairs=args.pairs,
+            seeds=args.seeds,
+            width=args.width,
+            iters=args.iters,
+            batch_size=args.batch,
+            lr=args.lr,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            data_seed=args.data_seed,
+            input_sizes=sizes,
+            num_workers=args.workers,
+            num_stacks=args.stacks,
+            work_dir=args.work_dir,
+            log=log,
+            log_interval=args.log_interval)
+        text = format_learn(res)
+    elif args.command == 'infer':
+        from mmpose_ext.benchmark.infer import format_infer, run_infer
+        (name, cfg), = _configs(args)
+        res = run_infer(
+            cfg,
+            checkpoint=args.checkpoint,
+            batch_size=args.batch,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            backends=args.backends,
+            end_to_end=not args.no_end_to_end,
+            work_dir=args.work_dir,
+            log=log)
+        res['config'] = args.config
+        text = format_infer(res)
+    res['machine'] = info
+    res['clock'] = args.clock
+    res['command'] = 'python tools/benchmark.py ' + ' '.join(
+        sys.argv[1:] if argv is None else argv)
+    print(text)
+    print(f'\n{common.machine_line(info)}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(common.to_plain(res), f, indent=1, default=str)
+        log(f'wrote {args.out}')
+    return res
+
+
+if __name__ == '__main__':
+    main()
