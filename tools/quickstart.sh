@@ -19,6 +19,10 @@ bash "$ROOT/tools/install.sh" "$@"
 if [ "${1:-}" = "--active" ]; then BIN="$(dirname "$(command -v python)")"; else BIN="${MMPOSE_EXT_VENV:-$ROOT/.venv}/bin"; fi
 PY="$BIN/python"
 cd "$ROOT"
+# On a 2-core machine the dataloader workers take one core; two OpenMP
+# threads in the trainer then oversubscribe the CPU and a step gets several
+# times slower. Set OMP_NUM_THREADS yourself on bigger machines.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 CFG=configs/quickstart/sg_hrnet_w16_synthetic_coco.py
 DATA=data/synthetic_coco
