@@ -240,6 +240,30 @@ class DiskSegHeatmap(MSRAHeatmap):
             keypoint_weights=keypoint_weights,
             seg_masks=seg_masks)
 
+    def decode(self, encoded: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode keypoints from heatmaps, as :meth:`MSRAHeatmap.decode`.
+
+        The sub-pixel refinement (the quarter offset, or DARK's Taylor step)
+        can push a keypoint past the heatmap's border when the heatmap is
+        flat around its maximum: DARK then divides a near-zero gradient by a
+        near-zero Hessian, and the result depends on the last bits of the
+        blur. Such keypoints are clamped to the heatmap; keypoints of empty
+        heatmaps keep MMPose's ``(-1, -1)`` with score 0.
+
+        Args:
+            encoded (np.ndarray): Heatmaps in shape (K, H, W).
+
+        Returns:
+            tuple:
+            - keypoints (np.ndarray): (1, K, 2) in input-image coordinates.
+            - scores (np.ndarray): (1, K).
+        """
+        keypoints, scores = super().decode(encoded)
+        found = encoded.reshape(encoded.shape[0], -1).max(axis=1) > 0
+        upper = (np.asarray(self.heatmap_size) - 1) * self.scale_factor
+        keypoints[0, found] = np.clip(keypoints[0, found], 0, upper)
+        return keypoints, scores
+
     def _disk_mask(self, centers: np.ndarray,
                    visible: np.ndarray) -> np.ndarray:
         """Union of disks of radius ``disk_radius`` around the visible,

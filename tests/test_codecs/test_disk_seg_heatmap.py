@@ -186,3 +186,25 @@ def test_pipeline_packs_mask_and_keeps_instance_fields():
     for key in ('bboxes', 'bbox_scores', 'bbox_scales', 'head_size',
                 'keypoints', 'keypoints_visible'):
         assert key in sample.gt_instances, key
+
+
+def test_decode_clamps_refined_keypoints_to_the_heatmap():
+    # DARK's refinement on a flat maximum can land past the border; the
+    # parent's decode is made to do that here, deterministically.
+    from unittest import mock
+
+    from mmpose.codecs import MSRAHeatmap
+
+    from mmpose_ext.codecs import DiskSegHeatmap
+    codec = DiskSegHeatmap(
+        input_size=(48, 64), heatmap_size=(12, 16), sigma=2, unbiased=True)
+    hm = np.zeros((3, 16, 12), np.float32)
+    hm[0, 0, 0] = hm[1, 15, 11] = 0.7  # keypoint 2: empty heatmap
+    outside = np.array([[[-2.5, -1.0], [60.0, 80.0], [-4.0, -4.0]]])
+    with mock.patch.object(MSRAHeatmap, 'decode',
+                           return_value=(outside.copy(),
+                                         np.array([[0.7, 0.7, 0.0]]))):
+        kpts, scores = codec.decode(hm)
+    np.testing.assert_allclose(kpts[0, 0], [0, 0])
+    np.testing.assert_allclose(kpts[0, 1], [11 * 4, 15 * 4])
+    np.testing.assert_allclose(kpts[0, 2], [-4, -4])  # empty: untouched
