@@ -146,7 +146,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--pairs', nargs='+', default=['hrnet', 'sadi'],
                    choices=['hrnet', 'sadi'])
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
-    p.add_argument('--iters', type=int, default=300)
+    p.add_argument('--iters', type=int, default=500)
     p.add_argument('--width', type=int, default=16)
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--lr', type=float, default=1e-3)
@@ -177,6 +177,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     ], help='among eager, channels_last, fuse_bn, fuse_bn+channels_last, '
             'compile, onnxruntime')
     p.add_argument('--no-end-to-end', action='store_true')
+    p.add_argument('--peak', action='store_true',
+                   help='add GFLOP/s and the share of the matmul peak')
     _model_opts(p, multi=False)
     _common(p)
     return parser.parse_args(argv)
@@ -232,7 +234,23 @@ def profile_cases(cases, top: int) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    import contextlib
     args = parse_args(argv)
+    # stdout carries the tables only: libraries' prints (pycocotools'
+    # "loading annotations ...", COCO eval summaries) go to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        res, text = _run(args, argv)
+    print(text)
+    print(f'\n{_machine_line(res)}')
+    return res
+
+
+def _machine_line(res: Dict) -> str:
+    from mmpose_ext.benchmark import common
+    return common.machine_line(res['machine'])
+
+
+def _run(args, argv):
     import warnings
 
     import torch
@@ -334,20 +352,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             backends=args.backends,
             end_to_end=not args.no_end_to_end,
             work_dir=args.work_dir,
-            log=log)
+            log=log,
+            flops_fn=common.load_get_complexity() if args.peak else None,
+            peak=args.peak)
         res['config'] = args.config
         text = format_infer(res)
     res['machine'] = info
     res['clock'] = args.clock
     res['command'] = 'python tools/benchmark.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)
-    print(text)
-    print(f'\n{common.machine_line(info)}')
+    res['markdown'] = text
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(common.to_plain(res), f, indent=1, default=str)
         log(f'wrote {args.out}')
-    return res
+    return res, text
 
 
 if __name__ == '__main__':

@@ -82,7 +82,9 @@ def run_infer(config,
               end_to_end: bool = True,
               cfg_options: Optional[Dict] = None,
               work_dir: Optional[str] = None,
-              log: Callable = print) -> Dict:
+              log: Callable = print,
+              flops_fn: Optional[Callable] = None,
+              peak: bool = False) -> Dict:
     """Time the inference backends of one config (see the module doc).
 
     Args:
@@ -98,7 +100,12 @@ def run_infer(config,
         cfg_options (dict, optional): Config overrides.
         work_dir (str, optional): For the ONNX file and the image.
         log (callable): Progress messages.
+        flops_fn (callable, optional): ``get_complexity(cfg, shape)``; adds
+            achieved GFLOP/s (2 x MAC / best time) per backend.
+        peak (bool): Measure the matmul peak first and add each backend's
+            share of it. Defaults to False.
     """
+    from .speed import matmul_peak
     from mmpose_ext.apis import init_pose_model
     from mmpose_ext.apis.onnx_backend import export_onnx
     tmp = None
@@ -108,6 +115,7 @@ def run_infer(config,
     os.makedirs(work_dir, exist_ok=True)
     try:
         load_before = loadavg()
+        peak_res = matmul_peak() if peak else None
         cfg = make_offline(load_config(config, cfg_options))
         model = init_pose_model(cfg, checkpoint, device='cpu')
         w, h = model.head.decoder.input_size
@@ -138,15 +146,19 @@ def run_infer(config,
                         fn(x)
                     if r >= warmup:
                         times[b].append(t.seconds / batch_size)
+        macs = flops_fn(cfg, (h, w))['flops'] if flops_fn else None
         rows = []
         for b in backends:
-            rows.append(
-                dict(
-                    backend=b,
-                    time=summarize(times[b]),
-                    speedup=_inverse(paired_ratios(times[b],
-                                                   times['eager'])),
-                    max_heatmap_diff=diffs[b]))
+            row = dict(
+                backend=b,
+                time=summarize(times[b]),
+                speedup=_inverse(paired_ratios(times[b], times['eager'])),
+                max_heatmap_diff=diffs[b])
+            if macs:
+                row['gflops'] = 2 * macs / row['time']['min'] / 1e9
+                if peak_res:
+                    row['peak_share'] = row['gflops'] / peak_res['gflops']
+            rows.append(row)
         result = dict(
             kind='infer',
             config=str(config) if not hasattr(config, 'filename') else
@@ -154,6 +166,8 @@ def run_infer(config,
             input_shape=shape,
             repeats=repeats,
             threads=torch.get_num_threads(),
+            macs=macs,
+            peak=peak_res,
             network=rows)
         if end_to_end:
             result['end_to_end'] = _end_to_end(cfg, model, onnx_file,
@@ -219,16 +233,24 @@ def _end_to_end(cfg, model, onnx_file, repeats, warmup, work_dir, log):
 def format_infer(res: Dict) -> str:
     headers = ['backend', 'network ms/img min / med', 'speed-up vs eager '
                'min / med', 'max heatmap diff']
+    flops = any('gflops' in r for r in res['network'])
+    share = any('peak_share' in r for r in res['network'])
+    headers += ['GFLOP/s'] * flops + ['share of peak'] * share
     rows = []
     for r in res['network']:
-        rows.append([
+        line = [
             r['backend'],
             f'{fmt(1e3 * r["time"]["min"], ".1f")} / '
             f'{fmt(1e3 * r["time"]["median"], ".1f")}',
             f'{fmt(r["speedup"]["min"], ".2f")} / '
             f'{fmt(r["speedup"]["median"], ".2f")}',
             fmt(r['max_heatmap_diff'], '.1e')
-        ])
+        ]
+        if flops:
+            line.append(fmt(r.get('gflops'), '.1f'))
+        if share:
+            line.append(fmt(100 * r['peak_share'], '.0f') + '%')
+        rows.append(line)
     out = md_table(headers, rows)
     e = res.get('end_to_end')
     if e:
@@ -253,6 +275,10 @@ def format_infer(res: Dict) -> str:
         out += (f'\n\n- end to end: test pipeline + preprocessing + network'
                 f' (flip test {e["flip_test"]}, scales {e["scales"]}) + '
                 'decoding')
+    if res.get('peak'):
+        out += (f'\n- matmul peak {res["peak"]["gflops"]:.1f} GFLOP/s; '
+                f'{res["macs"] / 1e9:.2f} GMAC/img, GFLOP/s = 2 x MAC / '
+                'best time')
     out += (f'\n- {res["config"]}, input {tuple(res["input_shape"])}, '
             f'{res["repeats"]} interleaved rounds, {res["threads"]} threads; '
             f'load average {res["loadavg"]["before"]} -> '

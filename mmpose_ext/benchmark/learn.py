@@ -200,7 +200,7 @@ def train_and_evaluate(cfg) -> Dict:
 def run_learn(pairs: Sequence[str] = ('hrnet', 'sadi'),
               seeds: Sequence[int] = (0, ),
               width: int = 16,
-              iters: int = 300,
+              iters: int = 500,
               batch_size: int = 16,
               lr: float = 1e-3,
               num_train: int = 300,
@@ -219,7 +219,7 @@ def run_learn(pairs: Sequence[str] = ('hrnet', 'sadi'),
         seeds (Sequence[int]): Training seeds (model init, sampling,
             augmentation); the data set is the same for all.
         width (int): Width of the highest-resolution branch. Defaults to 16.
-        iters (int): Training iterations. Defaults to 300.
+        iters (int): Training iterations. Defaults to 500.
         batch_size (int): Defaults to 16.
         lr (float): Adam learning rate. Defaults to 1e-3.
         num_train (int): Generated training images. Defaults to 300.
