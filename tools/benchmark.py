@@ -43,6 +43,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+_LOGGER = 'mmpose_ext_benchmark'
 if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
     sys.path.insert(0, REPO_ROOT)
 
@@ -235,11 +236,21 @@ def profile_cases(cases, top: int) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     import contextlib
+
+    import torch
+    from mmengine.logging import MMLogger
     args = parse_args(argv)
+    threads = torch.get_num_threads()
     # stdout carries the tables only: libraries' prints (pycocotools'
     # "loading annotations ...", COCO eval summaries) go to stderr
-    with contextlib.redirect_stdout(sys.stderr):
-        res, text = _run(args, argv)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            res, text = _run(args, argv)
+    finally:  # leave the process as found (tests call main() in-process)
+        torch.set_num_threads(threads)
+        from mmpose_ext.benchmark import common
+        common.set_clock('wall')
+        MMLogger._instance_dict.pop(_LOGGER, None)
     print(text)
     print(f'\n{_machine_line(res)}')
     return res
@@ -257,9 +268,10 @@ def _run(args, argv):
     from mmengine.logging import MMLogger
     torch.set_num_threads(args.threads)
     import mmpose_ext  # noqa: F401
-    # keep the output to the tables: no per-parameter init messages, no
-    # MMPose metainfo / bbox warnings (they repeat per sample)
-    MMLogger.get_instance('mmpose_ext_benchmark', log_level='WARNING')
+    # keep the output to the tables: no per-parameter init messages (the
+    # current MMEngine logger, removed again by main()), no MMPose metainfo
+    # / bbox warnings (they repeat per sample)
+    MMLogger.get_instance(_LOGGER, log_level='WARNING')
     warnings.filterwarnings('ignore', category=UserWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     from mmpose_ext.benchmark import common

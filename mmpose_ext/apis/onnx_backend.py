@@ -19,10 +19,12 @@ the crop and on its mirror, ``flip_heatmaps`` with the config's
 ``shift_heatmap``), the multi-scale test of
 :class:`MultiScaleTopdownPoseEstimator`, and the codec's ``decode``.
 :func:`attach_onnx_backend` does that by keeping the pose estimator built from
-the config and replacing only its network: ``extract_feat`` runs the ONNX
-Runtime session and the head's ``forward`` passes the heatmaps through, so
-``head.predict`` / ``model.test_step`` / ``mmpose.apis.inference_topdown`` /
-:class:`TopdownInferencer` run exactly as with PyTorch weights.
+the config and replacing only its network: the ONNX Runtime session stands
+in for the backbone (the neck is dropped) and the head's ``forward`` passes
+the heatmaps through, so ``head.predict`` / ``model.test_step`` /
+``mmpose.apis.inference_topdown`` / :class:`TopdownInferencer` run exactly
+as with PyTorch weights. The file also carries the exported model's
+``dataset_meta``.
 
     python tools/export_onnx.py configs/sg_hrnet_w32_coco.py sg.pth \\
         --out sg_hrnet.onnx
@@ -51,14 +53,56 @@ OUTPUT_NAME = 'heatmaps'
 DEFAULT_OPSET = 17
 
 
+def _encode_meta(obj):
+    """JSON-safe copy of a ``dataset_meta`` (numpy arrays, int dict keys
+    and tuples tagged so that :func:`_decode_meta` restores them)."""
+    if isinstance(obj, np.ndarray):
+        return {'__ndarray__': obj.tolist(), 'dtype': str(obj.dtype)}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _encode_meta(v) for k, v in obj.items()}
+        return {'__items__': [[_encode_meta(k), _encode_meta(v)]
+                              for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {'__tuple__': [_encode_meta(v) for v in obj]}
+    if isinstance(obj, list):
+        return [_encode_meta(v) for v in obj]
+    return obj
+
+
+def _decode_meta(obj):
+    if isinstance(obj, dict):
+        if '__ndarray__' in obj:
+            return np.asarray(obj['__ndarray__'], dtype=obj['dtype'])
+        if '__items__' in obj:
+            return {
+                _hashable(_decode_meta(k)): _decode_meta(v)
+                for k, v in obj['__items__']
+            }
+        if '__tuple__' in obj:
+            return tuple(_decode_meta(v) for v in obj['__tuple__'])
+        return {k: _decode_meta(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode_meta(v) for v in obj]
+    return obj
+
+
+def _hashable(k):
+    return tuple(k) if isinstance(k, list) else k
+
+
 class HeatmapNet(nn.Module):
     """A top-down estimator's network as one module: crops -> heatmaps.
 
-    ``forward(x) = head.forward(model.extract_feat(x))`` (the last entry when
-    the head returns a sequence, e.g. ``CPMHead``), which is what
-    ``mode='tensor'`` returns for heatmap heads. Parts of the network whose
-    outputs the head does not read (SADI-Net's SFM neck, which only feeds the
-    DLM regression) are traced but removed from the ONNX graph as dead code.
+    ``forward(x) = head.forward(features)`` (the last entry when the head
+    returns a sequence, e.g. ``CPMHead``) with the features the model's
+    prediction uses: ``extract_feat(x)``, or the model's ``_test_feat(x)``
+    where it has one (:class:`MultiScaleTopdownPoseEstimator`: skips
+    SADI-Net's SFM neck, which only feeds the DLM regression, when the head
+    predicts from H_rfm). In the ONNX graph, parts whose outputs the head
+    does not read would be removed as dead code anyway.
 
     Args:
         model (nn.Module): A ``TopdownPoseEstimator`` (or subclass).
@@ -69,7 +113,8 @@ class HeatmapNet(nn.Module):
         self.model = model
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.model.head.forward(self.model.extract_feat(x))
+        feat = getattr(self.model, '_test_feat', self.model.extract_feat)
+        out = self.model.head.forward(feat(x))
         if isinstance(out, (list, tuple)):
             out = out[-1]
         return out
@@ -186,6 +231,9 @@ def export_onnx(model: nn.Module,
         'output_shape': json.dumps(list(ref.shape)),
         'dynamic_hw': str(bool(dynamic_hw)),
     }
+    dataset_meta = getattr(model, 'dataset_meta', None)
+    if dataset_meta:  # the checkpoint's: travels with the weights
+        meta['dataset_meta'] = json.dumps(_encode_meta(dataset_meta))
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     onnx.helper.set_model_props(proto, meta)
     onnx.save(proto, out_file)
@@ -327,6 +375,12 @@ def attach_onnx_backend(model: nn.Module,
         onnx_file (str): File written by :func:`export_onnx`.
         num_threads (int, optional): ONNX Runtime intra-op threads.
 
+    The ``dataset_meta`` that :func:`export_onnx` stored in the file (the
+    exported model's, e.g. its checkpoint's) replaces the model's, as loading
+    the checkpoint would (a model built from a config without checkpoint may
+    hold a fallback: MMPose's ``init_model`` cannot read the meta of
+    wrapped data sets such as ``SkipBadSamples`` and falls back to COCO's).
+
     Returns:
         nn.Module: ``model``, patched, in eval mode, with ``onnx_session``.
 
@@ -362,5 +416,10 @@ def attach_onnx_backend(model: nn.Module,
     if getattr(model, 'neck', None) is not None:
         model.neck = None
     model.head.forward = head_forward
+    if 'dataset_meta' in session.metadata:
+        # the exported model's own (e.g. from its checkpoint): keypoint
+        # names, flip indices, ... as when the checkpoint is loaded
+        model.dataset_meta = _decode_meta(
+            json.loads(session.metadata['dataset_meta']))
     model.onnx_session = session
     return model.eval()

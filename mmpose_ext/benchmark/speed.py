@@ -6,8 +6,10 @@ process. Its training batch comes from the config's OWN training pipeline
 (codec targets included) run on a generated data set of the config's format,
 then its data preprocessor. Per round, each model in turn (in reverse order every other round) runs
 
-* forward: ``model(inputs, mode='tensor')`` in eval mode under
-  ``torch.inference_mode()`` (backbone, neck, head; no flip, no decoding);
+* forward: the network prediction runs, in eval mode under
+  ``torch.inference_mode()`` (backbone, neck if prediction uses it, head's
+  heatmaps; no flip, no decoding), i.e. what ``tools/get_flops.py``
+  counts and what the ONNX graph holds;
 * training step: ``model(inputs, data_samples, mode='loss')``,
   ``parse_losses``, backward and an Adam step, in train mode;
 
@@ -92,9 +94,17 @@ def make_train_batch(cfg, model, batch_size: int, data_root: str,
 
 
 def forward_fn(model, inputs) -> Callable:
+    """The network that prediction runs (no flip, one scale): heatmaps from
+    ``head.forward`` on the model's test-time features (``_test_feat``
+    where the model has it: SADI-Net's test path skips the SFM neck, which
+    only feeds the DLM regression; FlopAnalyzer, which traces
+    ``mode='tensor'``, does not count the unused neck either)."""
+    from mmpose_ext.apis.onnx_backend import HeatmapNet
+    net = HeatmapNet(model)
+
     def run():
         with torch.inference_mode():
-            model(inputs, None, mode='tensor')
+            net(inputs)
 
     return run
 

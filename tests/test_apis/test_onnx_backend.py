@@ -188,3 +188,28 @@ def test_attach_refuses_what_the_graph_cannot_do(exported, tmp_path):
         attach_onnx_backend(init_pose_model(cfg, None, device='cpu'), fixed)
     with pytest.raises(FileNotFoundError):
         OnnxHeatmapSession(str(tmp_path / 'missing.onnx'))
+
+
+def test_dataset_meta_travels_with_the_file(exported, tmp_path):
+    """The exported model's dataset_meta (e.g. its checkpoint's) is stored in
+    the file and restored with its types, replacing the fallback a model
+    built from a config alone may hold."""
+    cfg_path, ckpt, _ = exported['sg_hrnet']
+    model = init_pose_model(cfg_path, ckpt, device='cpu')
+    meta = dict(model.dataset_meta, dataset_name='from_checkpoint')
+    model.dataset_meta = meta
+    out = str(tmp_path / 'meta.onnx')
+    w, h = POSE_INPUT
+    export_onnx(model, out, (1, 3, h, w), verify=False)
+    fresh = init_pose_model(cfg_path, None, device='cpu')
+    fresh.dataset_meta = dict(fresh.dataset_meta, dataset_name='fallback')
+    got = attach_onnx_backend(fresh, out).dataset_meta
+    assert got['dataset_name'] == 'from_checkpoint'
+    assert set(got) == set(meta)
+    for key, value in meta.items():
+        assert type(got[key]) is type(value), key
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got[key], value)
+            assert got[key].dtype == value.dtype
+        else:
+            assert got[key] == value, key

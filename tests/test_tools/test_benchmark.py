@@ -149,14 +149,13 @@ def test_learn(bench, tmp_path, capsys, repo_root):
     ])
     text = capsys.readouterr().out
     _table_header(text, 'pair', 'model', 'metric', 'seed 0',
-                  'full - baseline')
-    for name in ('HRNet (MMPose)', 'SG-HRNet', 'Hourglass (ablation)',
-                 'SADI-Net'):
+                  'vs baseline')
+    models = ['HRNet (MMPose)', 'SG-HRNet', 'Hourglass (ablation)',
+              'RFM (ablation)', 'SADI-Net']
+    for name in models:
         assert name in text
     res = json.load(open(out))
-    assert [r['model'] for r in res['runs']] == [
-        'HRNet (MMPose)', 'SG-HRNet', 'Hourglass (ablation)', 'SADI-Net'
-    ]
+    assert [r['model'] for r in res['runs']] == models
     for r in res['runs']:
         value = r['metrics'][res['pairs'][r['pair']]['metric']]
         assert math.isfinite(value)
@@ -165,6 +164,7 @@ def test_learn(bench, tmp_path, capsys, repo_root):
         s = res['pairs'][pair]
         assert 0 <= min(s['mean'].values()) <= max(s['mean'].values()) <= 100
         assert len(s['diff_per_seed']) == 1
+        assert s['vs_baseline'][s['models'][-1]] == s['diff_per_seed']
     # SG-HRNet's size-dependent settings were rescaled for 16x16 heatmaps
     from mmengine.config import Config
     lam = Config.fromfile(osp.join(repo_root, SG)).model.head.\
@@ -215,3 +215,16 @@ def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
     assert e['flip_test'] is True
     assert e['max_heatmap_diff'] <= 1e-4
     assert _positive(e['speedup']['median'])
+
+
+def test_main_leaves_the_process_as_found(bench, tmp_path, capsys):
+    import torch
+    from mmengine.logging import MMLogger
+    from mmpose_ext.benchmark import common
+    threads = torch.get_num_threads()
+    bench['main'](['codec', '--instances', '2', '--repeats', '1',
+                   '--clock', 'cpu', *ONE])
+    capsys.readouterr()
+    assert torch.get_num_threads() == threads
+    assert common.clock_name() == 'wall'
+    assert 'mmpose_ext_benchmark' not in MMLogger._instance_dict
