@@ -58,6 +58,9 @@ train_dataloader = dict(
     batch_size=_base_.sadi_batch_size, dataset=dict(
         **_base_.ft_skip_bad_samples,  # fault tolerance, below
         dataset_type='CocoDataset',
+        # stated on the wrapper too, where MMPose's init_model() looks for
+        # it (without it a model built from this config gets COCO's meta)
+        metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
         pipeline=train_pipeline))
 
 # fault tolerance (configs/_base_/fault_tolerance.py, docs/reliability.md)

@@ -64,7 +64,8 @@ mpii_train = dict(
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
-        type='CombinedDataset',
+        **_base_.ft_skip_bad_samples,  # fault tolerance, as the MPII config
+        dataset_type='CombinedDataset',
         metainfo=lsp_metainfo,
         datasets=[lsp_train, lspet_train, mpii_train],
         pipeline=_base_.train_pipeline,

@@ -27,9 +27,32 @@ def test_model_config_enables_fault_tolerance(repo_root, path, dataset_type):
     assert ds.strict is False
 
 
-def test_lsp_config_keeps_fault_tolerant_loop_and_hooks(repo_root):
-    # Its training set is a CombinedDataset (LSP + LSPET + MPII), not wrapped.
+def test_lsp_config_wraps_its_combined_dataset(repo_root):
+    # LSP + LSPET + MPII: the CombinedDataset itself is wrapped, so bad
+    # samples of any of the three are skipped
     cfg = Config.fromfile(osp.join(repo_root, 'configs/sadi_net_lsp.py'))
     assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop'
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
-    assert cfg.train_dataloader.dataset.type == 'CombinedDataset'
+    ds = cfg.train_dataloader.dataset
+    assert ds.type == 'SkipBadSamples' and ds.strict is False
+    assert ds.dataset_type == 'CombinedDataset' and len(ds.datasets) == 3
+
+
+@pytest.mark.parametrize('path,name,num_keypoints', [
+    ('configs/sg_hrnet_w32_coco.py', 'coco', 17),
+    ('configs/sg_hrnet_w32_mpii.py', 'mpii', 16),
+    ('configs/sadi_net_mpii.py', 'mpii', 16),
+    ('configs/sadi_net_coco.py', 'coco', 17),
+    ('configs/sadi_net_lsp.py', 'lsp', 14),
+])
+def test_init_model_reads_the_meta_through_the_wrapper(
+        repo_root, path, name, num_keypoints):
+    """MMPose's init_model() without a checkpoint takes the meta from the
+    training set's config; a wrapper without it made MPII models COCO's."""
+    from mmpose.apis.inference import dataset_meta_from_config
+    cfg = Config.fromfile(osp.join(repo_root, path))
+    meta = dataset_meta_from_config(cfg, dataset_mode='train')
+    assert meta is not None, path
+    assert meta['dataset_name'] == name
+    assert meta['num_keypoints'] == num_keypoints
+    assert len(meta['flip_indices']) == num_keypoints

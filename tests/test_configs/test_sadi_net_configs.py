@@ -90,7 +90,8 @@ def test_mpii_pckh(repo_root):
 def test_lsp_combines_three_sets_and_uses_torso_pck(repo_root):
     cfg = _load(repo_root, LSP)
     train = cfg.train_dataloader.dataset
-    assert train.type == 'CombinedDataset'
+    assert train.type == 'SkipBadSamples'  # fault tolerance wrapper
+    assert train.dataset_type == 'CombinedDataset'
     assert osp.isfile(train.metainfo.from_file)
     types = [d.type for d in train.datasets]
     assert types == ['LspDataset', 'LspDataset', 'MpiiDataset']
