@@ -92,6 +92,42 @@ def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
     return cfg_path, ckpt
 
 
+def save_peaked_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
+    """Dump ``cfg`` and save weights whose heatmaps are O(1), like a
+    trained model's: Kaiming-initialised convolutions and BN statistics
+    calibrated on random crops (every BN output then has unit scale).
+    MMPose's init gives near-flat heatmaps at tiny widths, where argmax
+    near-ties make keypoint comparisons between backends meaningless.
+
+    Returns:
+        tuple: ``(config_path, checkpoint_path)``.
+    """
+    from mmpose.apis import init_model
+    cfg_path = osp.join(out_dir, f'{name}.py')
+    cfg.dump(cfg_path)
+    torch.manual_seed(0)
+    model = init_model(cfg_path, None, device='cpu')
+    model.init_weights()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    w, h = POSE_INPUT
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(4, 3, h, w), None, mode='tensor')
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = 0.1
+    ckpt = osp.join(out_dir, f'{name}.pth')
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=model.dataset_meta)), ckpt)
+    return cfg_path, ckpt
+
+
 def small_detector_cfg(test_size: int = 320) -> Config:
     """MMDet's RTMDet-tiny COCO config, offline, with a small test size."""
     cfg = Config.fromfile(mmdet_config_path(

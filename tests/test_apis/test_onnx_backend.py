@@ -21,39 +21,9 @@ import torch
 from mmpose_ext.apis import TopdownInferencer, init_pose_model
 from mmpose_ext.apis.onnx_backend import (OnnxHeatmapSession,
                                           attach_onnx_backend, export_onnx)
-from .helpers import POSE_INPUT, small_pose_cfg
+from .helpers import POSE_INPUT, save_peaked_pose_model, small_pose_cfg
 
 BOXES = np.array([[40, 30, 200, 230], [150, 10, 310, 235]], np.float32)
-
-
-def _peaked_checkpoint(cfg, out_dir, name):
-    """Dump ``cfg`` and save weights whose heatmaps are O(1), like a
-    trained model's: Kaiming-initialised convolutions and BN statistics
-    calibrated on random crops (every BN output then has unit scale)."""
-    from mmpose.apis import init_model
-    cfg_path = osp.join(out_dir, f'{name}.py')
-    cfg.dump(cfg_path)
-    torch.manual_seed(0)
-    model = init_model(cfg_path, None, device='cpu')
-    model.init_weights()
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-    w, h = POSE_INPUT
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(4, 3, h, w), None, mode='tensor')
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = 0.1
-    ckpt = osp.join(out_dir, f'{name}.pth')
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=model.dataset_meta)), ckpt)
-    return cfg_path, ckpt
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -84,7 +54,7 @@ def exported(tmp_path_factory, repo_root):
         if name == 'sadi_net':
             cfg.model.test_cfg.multiscale_test.scales = (0.75, 1.0, 1.25)
         cfg.model.test_cfg.output_heatmaps = True
-        cfg_path, ckpt = _peaked_checkpoint(cfg, out, name)
+        cfg_path, ckpt = save_peaked_pose_model(cfg, out, name)
         model = init_pose_model(cfg_path, ckpt, device='cpu')
         onnx_file = osp.join(out, f'{name}.onnx')
         w, h = POSE_INPUT

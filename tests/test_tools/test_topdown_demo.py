@@ -187,3 +187,58 @@ def test_bad_inputs(demo, models, tmp_path, capsys, synthetic_coco):
     with pytest.raises(SystemExit):  # would overwrite the input
         demo['main']([*pose, '--input', img, '--out-dir', osp.dirname(img)])
     assert 'overwrite' in capsys.readouterr().err
+
+
+def test_fast_cpu_paths_give_the_same_keypoints(demo, repo_root,
+                                                synthetic_coco, tmp_path):
+    """--pose-onnx (no checkpoint needed) and --optimize-cpu predict what
+    the PyTorch model predicts, through the whole tool."""
+    import torch
+
+    from mmpose_ext.apis import init_pose_model
+    from mmpose_ext.apis.onnx_backend import export_onnx
+    from tests.test_apis.helpers import (POSE_INPUT, save_peaked_pose_model,
+                                         small_pose_cfg)
+    cfg, ckpt = save_peaked_pose_model(
+        small_pose_cfg(repo_root, 'sg_hrnet'), str(tmp_path), 'sg')
+    onnx_file = str(tmp_path / 'sg.onnx')
+    w, h = POSE_INPUT
+    export_onnx(init_pose_model(cfg, ckpt, device='cpu'), onnx_file,
+                (1, 3, h, w))
+    img = _val_images(synthetic_coco)[1]
+    image_id = int(osp.splitext(osp.basename(img))[0])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = {
+            'eager': [cfg, ckpt],
+            'onnx': [cfg, '--pose-onnx', onnx_file],
+            'optimized': [cfg, ckpt, '--optimize-cpu'],
+        }
+        preds = {}
+        for name, args in runs.items():
+            out = str(tmp_path / name)
+            assert demo['main']([*args, '--input', img, '--out-dir', out,
+                                 '--device', 'cpu']) == 0
+            preds[name] = _check_predictions(out, {image_id})
+    finally:
+        torch.set_num_threads(threads)
+    ref = np.array([p['keypoints'] for p in preds['eager']]).reshape(-1, K, 3)
+    assert len(ref) == 1  # no detector, no bbox file: the whole image
+    for name in ('onnx', 'optimized'):
+        got = np.array([p['keypoints'] for p in preds[name]]).reshape(-1, K, 3)
+        np.testing.assert_allclose(got[..., :2], ref[..., :2], atol=1e-3,
+                                   err_msg=name)
+        np.testing.assert_allclose(got[..., 2], ref[..., 2], atol=1e-4,
+                                   err_msg=name)
+
+
+def test_pose_checkpoint_or_onnx_is_required(demo, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        demo['parse_args'](['cfg.py', '--input', 'a.jpg', '--out-dir',
+                            str(tmp_path / 'o')])
+    assert 'pose checkpoint' in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # two fast paths at once
+        demo['parse_args'](['cfg.py', 'c.pth', '--input', 'a.jpg',
+                            '--out-dir', str(tmp_path / 'o'), '--pose-onnx',
+                            'm.onnx', '--optimize-cpu'])
