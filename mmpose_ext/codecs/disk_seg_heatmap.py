@@ -188,8 +188,17 @@ class DiskSegHeatmap(MSRAHeatmap):
 
         W, H = self.heatmap_size
         sigma, l = self.sigma, self.half_side
-        kpts = keypoints[..., :2] / self.scale_factor  # (N, K, 2) heatmap px
         visible = keypoints_visible >= 0.5
+        finite = np.isfinite(keypoints[..., :2]).all(-1)
+        if (visible & ~finite).any():
+            n, k = np.argwhere(visible & ~finite)[0]
+            raise ValueError(
+                f'keypoint {k} of instance {n} is visible but its '
+                f'coordinates are not finite: {keypoints[n, k, :2]}')
+        # invisible keypoints may carry NaN (e.g. unlabelled): they are not
+        # drawn, and must not turn the products below into NaN
+        kpts = np.where(finite[..., None], keypoints[..., :2],
+                        0) / self.scale_factor  # (N, K, 2) heatmap px
         keypoint_weights = keypoints_visible.astype(np.float32, copy=True)
 
         if self.unbiased:
@@ -204,11 +213,15 @@ class DiskSegHeatmap(MSRAHeatmap):
             in_x = np.abs(dx) <= l
             in_y = np.abs(dy) <= l
         else:
-            # The same integer arithmetic as MSRAHeatmap (including its
-            # truncation of negative values), so the two codecs agree.
+            # MSRAHeatmap's integer arithmetic, so the two codecs agree,
+            # except that the patch corners are floored where MSRAHeatmap
+            # truncates: with a non-integer half side (sigma=1.5: l=4.5) its
+            # Gaussian peaks one pixel off for keypoints near the left/top
+            # border. Identical for integer half sides (the default l=3sigma
+            # with integer sigma).
             centers = (kpts + 0.5).astype(np.int64)
-            lo = (centers - l).astype(np.int64)
-            hi = (centers + l + 1).astype(np.int64)
+            lo = np.floor(centers - l).astype(np.int64)
+            hi = np.floor(centers + l + 1).astype(np.int64)
             outside = ((lo[..., 0] >= W) | (lo[..., 1] >= H)
                        | (hi[..., 0] < 0) | (hi[..., 1] < 0))
             # pixel x sits at index x - left of MSRA's (2l+1)-wide patch

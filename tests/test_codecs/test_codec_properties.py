@@ -106,12 +106,6 @@ def test_invisible_nan_keypoints_give_no_nan(kpts, nan_at):
     _encode_with_invisible_nan(kpts, nan_at, unbiased=False)
 
 
-@pytest.mark.xfail(
-    reason='DiskSegHeatmap(unbiased=True) turns a NaN coordinate into a NaN '
-    'heatmap even for an invisible keypoint (MSRAHeatmap does not); '
-    'reported to the codec owner. SkipBadSamples rejects such annotations '
-    'before they reach the codec.',
-    strict=False)
 def test_invisible_nan_keypoints_give_no_nan_unbiased():
     kpts = np.array([[[10, 10], [20, 30], [40, 50]]], np.float32)
     _encode_with_invisible_nan(kpts, 1, unbiased=True)
@@ -192,18 +186,25 @@ def test_encode_then_decode_recovers_visible_keypoints(data):
     assert (err <= 0.5 + 1e-4).all()  # the quarter-pixel shift at most
 
 
-@pytest.mark.xfail(
-    reason='Known, inherited from MMPose\'s MSRAHeatmap integer arithmetic: '
-    'with a non-integer half side l (e.g. sigma=1.5, l=4.5) the Gaussian of '
-    'a keypoint closer than l to the left/top border peaks one pixel off '
-    '(int64 truncation of a negative corner). The default sigma=2 (l=6) '
-    'is exact.',
-    strict=False)
-def test_border_keypoint_peak_with_non_integer_half_side():
-    codec = DiskSegHeatmap((16, 16), (16, 16), sigma=0.5, half_side=1.5)
-    hm = codec.encode(np.zeros((1, 1, 2), np.float32),
+@pytest.mark.parametrize('unbiased', [False, True])
+@pytest.mark.parametrize('xy', [(0, 0), (1, 0), (0, 2), (15, 15), (14, 3)])
+def test_border_keypoint_peak_with_non_integer_half_side(xy, unbiased):
+    # MMPose's MSRAHeatmap truncates the patch corner, which puts the peak
+    # one pixel off near the left/top border when l is not an integer
+    codec = DiskSegHeatmap((16, 16), (16, 16), sigma=0.5, half_side=1.5,
+                           unbiased=unbiased)
+    hm = codec.encode(np.array([[xy]], np.float32),
                       np.ones((1, 1), np.float32))['heatmaps']
-    assert np.unravel_index(hm[0].argmax(), hm[0].shape) == (0, 0)
+    assert np.unravel_index(hm[0].argmax(), hm[0].shape) == xy[::-1]
+    assert hm[0].max() == pytest.approx(1.0)
+
+
+def test_visible_nan_keypoint_is_refused():
+    codec = DiskSegHeatmap((16, 16), (16, 16), sigma=1)
+    kpts = np.array([[[3, 3], [np.nan, 5]]], np.float32)
+    with pytest.raises(ValueError, match='keypoint 1 of instance 0 is '
+                       'visible'):
+        codec.encode(kpts, np.ones((1, 2), np.float32))
 
 
 @SETTINGS
