@@ -96,8 +96,8 @@ def test_dist_train_sh_syncbn_dwa_and_one_rank_nan(repo_root, synthetic_coco,
         r0[1]['buffers']['head.multi_task_loss.history']
     assert r0[3]['digest'] != r0[2]['digest']
     assert 'Non-finite loss at iteration 3' in out
-    # the DWA loss itself refused the all-reduced NaN (0-based iteration 2)
-    assert 'not recorded in the DWA history' in out
+    # the DWA loss itself refused the all-reduced NaN, same numbering
+    assert 'at iteration 3; not recorded in the DWA history' in out
     # the checkpoint (rank 0) holds the same weights
     ckpt = safe_torch_load(str(work / 'iter_4.pth'))
     for k, v in ckpt['state_dict'].items():

@@ -225,8 +225,10 @@ class DWAMultiTaskLoss(nn.Module):
         return [v.reshape(()) for v in values]
 
     def _current_iter(self) -> int:
+        """The running iteration, 1-based as in the training log
+        (``Iter(train) [N/...]``; the runner's ``iter`` info is 0-based)."""
         it = MessageHub.get_current_instance().get_info('iter')
-        return int(it) if it is not None else int(self.num_steps)
+        return (int(it) if it is not None else int(self.num_steps)) + 1
 
     def _maybe_roll_epoch(self) -> None:
         if self.mode != 'epoch':

@@ -110,7 +110,7 @@ def test_non_finite_loss_is_not_recorded(monkeypatch):
                         lambda msg, **kw: messages.append((msg, kw)))
     from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('test_dwa_non_finite')
-    hub.update_info('iter', 41)  # what the runner's RuntimeInfoHook sets
+    hub.update_info('iter', 41)  # RuntimeInfoHook's, 0-based: log's 42
     dwa = DWAMultiTaskLoss()
     dwa(_losses(1.0, 2.0))
     dwa(_losses(0.5, 1.8))
@@ -120,7 +120,7 @@ def test_non_finite_loss_is_not_recorded(monkeypatch):
     assert torch.equal(dwa.history, history)  # but not in the history
     assert torch.isfinite(dwa.weights).all()
     assert len(messages) == 1
-    assert 'iteration 41' in messages[0][0] and 'kpt' in messages[0][0]
+    assert 'iteration 42' in messages[0][0] and 'kpt' in messages[0][0]
     _, w_next = dwa(_losses(0.4, 0.9))
     assert w_next.tolist() == pytest.approx(
         _hand_weights((0.5, 1.8), (1.0, 2.0), 1.0))
