@@ -43,6 +43,7 @@ def machine_info() -> Dict:
         torch_threads=torch.get_num_threads(),
         python=platform.python_version(),
         date=time.strftime('%Y-%m-%d %H:%M:%S'),
+        clock=clock_name(),
     )
     try:
         info['loadavg'] = tuple(round(v, 2) for v in os.getloadavg())
@@ -389,7 +390,8 @@ def machine_line(info: Dict) -> str:
     load = info.get('loadavg')
     return (f'Machine: {info["cpu"]}, {info["logical_cpus"]} logical CPUs, '
             f'torch {info["torch"]} ({info["torch_threads"]} threads), '
-            f'{clock_name()} clock, load average {load} at start, '
+            f'{info.get("clock", clock_name())} clock, load average {load} '
+            'at start, '
             f'{info["date"]}')
 
 

@@ -224,7 +224,8 @@ def test_main_leaves_the_process_as_found(bench, tmp_path, capsys):
     threads = torch.get_num_threads()
     bench['main'](['codec', '--instances', '2', '--repeats', '1',
                    '--clock', 'cpu', *ONE])
-    capsys.readouterr()
+    # the machine line (printed after the clean-up) names the clock used
+    assert ', cpu clock,' in capsys.readouterr().out
     assert torch.get_num_threads() == threads
     assert common.clock_name() == 'wall'
     assert 'mmpose_ext_benchmark' not in MMLogger._instance_dict
