@@ -65,3 +65,16 @@ def synthetic_lsp(tmp_path_factory):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: end-to-end runs (training, CLI)')
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """One torch thread for a module (ONNX Runtime sessions follow torch's
+    count): on a loaded two-core machine two OpenMP threads wait for each
+    other at every operator of the tiny test models. OMP_NUM_THREADS=1
+    above does not reach a torch that was imported before."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

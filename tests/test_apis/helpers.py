@@ -72,8 +72,15 @@ def small_pose_cfg(repo_root: str, config: str = BASELINE) -> Config:
     return cfg
 
 
-def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
-    """Dump ``cfg`` and save randomly initialised weights.
+def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose',
+                    peaked: bool = False):
+    """Dump ``cfg`` and save initialised weights (``init_weights``).
+
+    With ``peaked``, weights whose heatmaps are O(1), like a trained
+    model's: Kaiming-initialised convolutions and BN statistics calibrated
+    on random crops (every BN output then has unit scale). MMPose's init
+    gives near-flat heatmaps at tiny widths, where argmax near-ties make
+    keypoint comparisons between backends meaningless.
 
     Returns:
         tuple: ``(config_path, checkpoint_path)``.
@@ -84,6 +91,8 @@ def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
     torch.manual_seed(0)
     model = init_model(cfg_path, None, device='cpu')
     model.init_weights()
+    if peaked:
+        _peak_heatmaps(model)
     ckpt = osp.join(out_dir, f'{name}.pth')
     torch.save(
         dict(
@@ -92,22 +101,7 @@ def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
     return cfg_path, ckpt
 
 
-def save_peaked_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
-    """Dump ``cfg`` and save weights whose heatmaps are O(1), like a
-    trained model's: Kaiming-initialised convolutions and BN statistics
-    calibrated on random crops (every BN output then has unit scale).
-    MMPose's init gives near-flat heatmaps at tiny widths, where argmax
-    near-ties make keypoint comparisons between backends meaningless.
-
-    Returns:
-        tuple: ``(config_path, checkpoint_path)``.
-    """
-    from mmpose.apis import init_model
-    cfg_path = osp.join(out_dir, f'{name}.py')
-    cfg.dump(cfg_path)
-    torch.manual_seed(0)
-    model = init_model(cfg_path, None, device='cpu')
-    model.init_weights()
+def _peak_heatmaps(model) -> None:
     for m in model.modules():
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
@@ -122,10 +116,7 @@ def save_peaked_pose_model(cfg: Config, out_dir: str, name: str = 'pose'):
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = 0.1
-    ckpt = osp.join(out_dir, f'{name}.pth')
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=model.dataset_meta)), ckpt)
-    return cfg_path, ckpt
+    model.eval()
 
 
 def small_detector_cfg(test_size: int = 320) -> Config:

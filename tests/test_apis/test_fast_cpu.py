@@ -9,12 +9,7 @@ from mmpose_ext.apis.fast_cpu import optimize_for_cpu
 from .helpers import POSE_INPUT, save_pose_model, small_pose_cfg
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.mark.parametrize('name', ['sg_hrnet', 'sadi_net'])

@@ -21,20 +21,12 @@ import torch
 from mmpose_ext.apis import TopdownInferencer, init_pose_model
 from mmpose_ext.apis.onnx_backend import (OnnxHeatmapSession,
                                           attach_onnx_backend, export_onnx)
-from .helpers import POSE_INPUT, save_peaked_pose_model, small_pose_cfg
+from .helpers import POSE_INPUT, save_pose_model, small_pose_cfg
 
 BOXES = np.array([[40, 30, 200, 230], [150, 10, 310, 235]], np.float32)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread (ONNX Runtime sessions follow torch's count): on a
-    loaded two-core machine two OpenMP threads wait for each other at every
-    operator of these tiny models."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +46,7 @@ def exported(tmp_path_factory, repo_root):
         if name == 'sadi_net':
             cfg.model.test_cfg.multiscale_test.scales = (0.75, 1.0, 1.25)
         cfg.model.test_cfg.output_heatmaps = True
-        cfg_path, ckpt = save_peaked_pose_model(cfg, out, name)
+        cfg_path, ckpt = save_pose_model(cfg, out, name, peaked=True)
         model = init_pose_model(cfg_path, ckpt, device='cpu')
         onnx_file = osp.join(out, f'{name}.onnx')
         w, h = POSE_INPUT

@@ -11,15 +11,7 @@ import torch
 from ..test_apis.helpers import POSE_INPUT, save_pose_model, small_pose_cfg
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread (ONNX Runtime sessions follow torch's count): on a
-    loaded two-core machine two OpenMP threads wait for each other at every
-    operator of these tiny models."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

@@ -197,10 +197,11 @@ def test_fast_cpu_paths_give_the_same_keypoints(demo, repo_root,
 
     from mmpose_ext.apis import init_pose_model
     from mmpose_ext.apis.onnx_backend import export_onnx
-    from tests.test_apis.helpers import (POSE_INPUT, save_peaked_pose_model,
+    from tests.test_apis.helpers import (POSE_INPUT, save_pose_model,
                                          small_pose_cfg)
-    cfg, ckpt = save_peaked_pose_model(
-        small_pose_cfg(repo_root, 'sg_hrnet'), str(tmp_path), 'sg')
+    cfg, ckpt = save_pose_model(
+        small_pose_cfg(repo_root, 'sg_hrnet'), str(tmp_path), 'sg',
+        peaked=True)
     onnx_file = str(tmp_path / 'sg.onnx')
     w, h = POSE_INPUT
     export_onnx(init_pose_model(cfg, ckpt, device='cpu'), onnx_file,
