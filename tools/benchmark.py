@@ -173,9 +173,11 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--repeats', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--backends', nargs='+', default=[
-        'eager', 'channels_last', 'fuse_bn', 'fuse_bn+channels_last',
-        'onnxruntime'
-    ], help='among eager, channels_last, fuse_bn, fuse_bn+channels_last, '
+        'eager', 'channels_last_input', 'channels_last', 'fuse_bn',
+        'fuse_bn+channels_last', 'onnxruntime'
+    ], help='among eager (NCHW), channels_last_input (NCHW weights, NHWC '
+            'input: what ChannelsLastPoseDataPreprocessor gives), '
+            'channels_last (weights too), fuse_bn, fuse_bn+channels_last, '
             'compile, onnxruntime')
     p.add_argument('--no-end-to-end', action='store_true')
     p.add_argument('--peak', action='store_true',

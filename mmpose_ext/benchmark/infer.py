@@ -26,8 +26,8 @@ from .common import (Timer, calibrate_bn, dataset_meta_of, fmt,
                      generate_data, load_config, loadavg, make_offline,
                      md_table, paired_ratios, summarize)
 
-BACKENDS = ('eager', 'channels_last', 'fuse_bn', 'fuse_bn+channels_last',
-            'compile', 'onnxruntime')
+BACKENDS = ('eager', 'channels_last_input', 'channels_last', 'fuse_bn',
+            'fuse_bn+channels_last', 'compile', 'onnxruntime')
 
 
 def _net(model):
@@ -45,6 +45,9 @@ def build_backends(model, onnx_file: str, shape: Sequence[int],
     for name in backends:
         if name == 'eager':
             fns[name] = base
+        elif name == 'channels_last_input':  # ChannelsLastPoseDataPreprocessor
+            fns[name] = lambda x: base(
+                x.contiguous(memory_format=torch.channels_last))
         elif name == 'channels_last':
             net = copy.deepcopy(base).to(memory_format=torch.channels_last)
             fns[name] = lambda x, net=net: net(
@@ -78,7 +81,8 @@ def run_infer(config,
               batch_size: int = 1,
               repeats: int = 20,
               warmup: int = 3,
-              backends: Sequence[str] = ('eager', 'channels_last', 'fuse_bn',
+              backends: Sequence[str] = ('eager', 'channels_last_input',
+                                         'channels_last', 'fuse_bn',
                                          'fuse_bn+channels_last',
                                          'onnxruntime'),
               end_to_end: bool = True,

@@ -199,14 +199,14 @@ def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
     out = str(tmp_path / 'infer.json')
     bench['main']([
         'infer', SG, *TINY, '--repeats', '2', '--warmup', '1', '--backends',
-        'eager', 'fuse_bn', 'onnxruntime', '--out', out, '--work-dir',
-        str(tmp_path / 'work'), *ONE
+        'eager', 'channels_last_input', 'fuse_bn', 'onnxruntime', '--out',
+        out, '--work-dir', str(tmp_path / 'work'), *ONE
     ])
     text = capsys.readouterr().out
     _table_header(text, 'backend', 'speed-up vs eager', 'max heatmap diff')
     res = json.load(open(out))
     assert [r['backend'] for r in res['network']] == [
-        'eager', 'fuse_bn', 'onnxruntime'
+        'eager', 'channels_last_input', 'fuse_bn', 'onnxruntime'
     ]
     for r in res['network']:
         assert r['max_heatmap_diff'] <= 1e-4
