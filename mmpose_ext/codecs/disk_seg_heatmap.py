@@ -154,6 +154,8 @@ class DiskSegHeatmap(MSRAHeatmap):
         # (2l+1)//2; reproduce that indexing so integer l gives its values.
         self._patch_size = 2 * self.half_side + 1
         self._patch_center = np.float32(self._patch_size // 2)
+        # decode clamps keypoints to [0, upper] (input-image pixels)
+        self._upper = (np.asarray(heatmap_size) - 1) * self.scale_factor
 
     def encode(self,
                keypoints: np.ndarray,
@@ -272,9 +274,8 @@ class DiskSegHeatmap(MSRAHeatmap):
             - scores (np.ndarray): (1, K).
         """
         keypoints, scores = super().decode(encoded)
-        found = encoded.reshape(encoded.shape[0], -1).max(axis=1) > 0
-        upper = (np.asarray(self.heatmap_size) - 1) * self.scale_factor
-        keypoints[0, found] = np.clip(keypoints[0, found], 0, upper)
+        found = (scores > 0)[..., None]  # heatmap maxima; <= 0: MMPose's -1
+        np.clip(keypoints, 0, self._upper, out=keypoints, where=found)
         return keypoints, scores
 
     def _disk_mask(self, centers: np.ndarray,
