@@ -70,7 +70,7 @@ grep -q "person box AP" "$DET_WORK/detect.log" || { echo "[quickstart] detection
 grep -q "coco/AP" "$WORK/test_own_detector.log" || { echo "[quickstart] evaluation on the detector boxes failed, see $WORK/test_own_detector.log" >&2; exit 1; }
 
 log "6/6 detector -> pose on a demo image, and the model's maps"
-mkdir -p "$OUT" docs/images
+mkdir -p "$OUT"
 IMG="$(ls "$DATA"/val2017/*.jpg | head -n 1)"
 "$PY" tools/topdown_demo.py "$CFG" "$CKPT" --input "$IMG" --out-dir "$OUT" \
   --det-config "$DET_CFG" --det-checkpoint "$DET_CKPT"
@@ -80,8 +80,12 @@ d = [x for x in json.load(open(sys.argv[1])) if x['image_id'] == int(os.path.bas
 x, y, w, h = max(d, key=lambda x: x['score'])['bbox'] if d else (0, 0, 0, 0)
 print(f'{x} {y} {x + w} {y + h}' if d else '')" "$DETS" "$IMG")"
 "$PY" tools/vis_heatmaps.py "$CFG" "$CKPT" "$IMG" ${BOX:+--bbox $BOX} --out "$OUT/heatmaps.png"
-# the pictures of docs/inference.md (small JPEGs)
-cp "$OUT/$(basename "$IMG")" docs/images/topdown_demo.jpg
-"$PY" -c "import cv2, sys; im = cv2.imread(sys.argv[1]); cv2.imwrite(sys.argv[2], cv2.resize(im, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA), [cv2.IMWRITE_JPEG_QUALITY, 85])" \
-  "$OUT/heatmaps.png" docs/images/heatmaps_sg_hrnet.jpg
-log "done: picture, heatmaps.png and predictions.json in $OUT (pictures also in docs/images/)"
+# the pictures of README.md / docs/inference.md (small JPEGs) are replaced
+# only on request, so that a user's run leaves the checkout clean
+if [ "${MMPOSE_EXT_UPDATE_DOC_IMAGES:-0}" = 1 ]; then
+  cp "$OUT/$(basename "$IMG")" docs/images/topdown_demo.jpg
+  "$PY" -c "import cv2, sys; im = cv2.imread(sys.argv[1]); cv2.imwrite(sys.argv[2], cv2.resize(im, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA), [cv2.IMWRITE_JPEG_QUALITY, 85])" \
+    "$OUT/heatmaps.png" docs/images/heatmaps_sg_hrnet.jpg
+  log "README pictures replaced in docs/images/"
+fi
+log "done: picture, heatmaps.png and predictions.json in $OUT"
