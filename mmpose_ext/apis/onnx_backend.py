@@ -377,9 +377,9 @@ def attach_onnx_backend(model: nn.Module,
 
     The ``dataset_meta`` that :func:`export_onnx` stored in the file (the
     exported model's, e.g. its checkpoint's) replaces the model's, as loading
-    the checkpoint would (a model built from a config without checkpoint may
-    hold a fallback: MMPose's ``init_model`` cannot read the meta of
-    wrapped data sets such as ``SkipBadSamples`` and falls back to COCO's).
+    the checkpoint would (a model built from a config without checkpoint
+    holds the config's meta, or MMPose's COCO fallback when the config does
+    not state one).
 
     Returns:
         nn.Module: ``model``, patched, in eval mode, with ``onnx_session``.

@@ -200,24 +200,6 @@ def dataset_format(cfg: Config) -> str:
     return DATASET_FORMATS[t]
 
 
-def dataset_meta_of(cfg: Config) -> Dict:
-    """``dataset_meta`` of the config's training set, through wrappers such
-    as ``SkipBadSamples(dataset_type=...)`` (MMPose's
-    ``dataset_meta_from_config`` returns None for those, and ``init_model``
-    then falls back to COCO's meta)."""
-    from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    from mmpose.registry import DATASETS
-    import mmpose_ext  # noqa: F401
-    ds = cfg.train_dataloader.dataset
-    if 'metainfo' in ds:
-        return parse_pose_metainfo(ds.metainfo)
-    t = ds.get('dataset_type', ds.type)
-    if t == ds.type and isinstance(ds.get('dataset'), dict):
-        return dataset_meta_of(
-            Config(dict(train_dataloader=dict(dataset=ds.dataset))))
-    return parse_pose_metainfo(DATASETS.get(t).METAINFO)
-
-
 def data_overrides(cfg: Config, root: str, bbox_file: bool = False) -> Dict:
     """``--cfg-options`` that point the config's loaders (and evaluators) at
     a generated data set of its format under ``root``."""

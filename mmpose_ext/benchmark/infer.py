@@ -22,9 +22,9 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from .common import (Timer, calibrate_bn, dataset_meta_of, fmt,
-                     generate_data, load_config, loadavg, make_offline,
-                     md_table, paired_ratios, summarize)
+from .common import (Timer, calibrate_bn, fmt, generate_data, load_config,
+                     loadavg, make_offline, md_table, paired_ratios,
+                     summarize)
 
 BACKENDS = ('eager', 'channels_last_input', 'channels_last', 'fuse_bn',
             'fuse_bn+channels_last', 'compile', 'onnxruntime')
@@ -130,7 +130,6 @@ def run_infer(config,
             torch.manual_seed(0)
             model.init_weights()
             calibrate_bn(model, torch.randn(8, 3, h, w))
-            model.dataset_meta = dataset_meta_of(cfg)
         model.eval()
         ms = (model.test_cfg or {}).get('multiscale_test') or {}
         dynamic_hw = any(s != 1 for s in ms.get('scales', (1.0, )))
