@@ -352,7 +352,8 @@ def _run(args, argv):
             num_stacks=args.stacks,
             work_dir=args.work_dir,
             log=log,
-            log_interval=args.log_interval)
+            log_interval=args.log_interval,
+            cfg_options=args.cfg_options)
         text = format_learn(res)
     elif args.command == 'infer':
         from mmpose_ext.benchmark.infer import format_infer, run_infer

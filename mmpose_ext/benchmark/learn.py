@@ -101,8 +101,12 @@ def learn_config(config,
                  seed: int = 0,
                  num_workers: int = 0,
                  num_stacks: int = 2,
-                 log_interval: int = 0):
+                 log_interval: int = 0,
+                 cfg_options: Optional[Dict] = None):
     """The small training config of ``config`` for the learning benchmark.
+
+    ``cfg_options`` (``--cfg-options``) are merged last, so they override
+    the benchmark's own settings too.
 
     Returns:
         tuple: ``(cfg, notes)``; ``notes`` lists rescaled settings.
@@ -154,6 +158,8 @@ def learn_config(config,
                        dist_cfg=dict(backend='gloo'))
     cfg.visualizer = dict(type='PoseLocalVisualizer', vis_backends=[],
                           name=f'visualizer_{time.time_ns()}')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     return cfg, notes
 
 
@@ -214,7 +220,8 @@ def run_learn(pairs: Sequence[str] = ('hrnet', 'sadi'),
               num_stacks: int = 2,
               work_dir: Optional[str] = None,
               log: Callable = print,
-              log_interval: int = 0) -> Dict:
+              log_interval: int = 0,
+              cfg_options: Optional[Dict] = None) -> Dict:
     """Train and evaluate every pair, every seed.
 
     Args:
@@ -234,6 +241,8 @@ def run_learn(pairs: Sequence[str] = ('hrnet', 'sadi'),
         work_dir (str, optional): Data and work dirs (temporary by default).
         log (callable): Progress messages.
         log_interval (int): MMEngine training log interval (0: quiet).
+        cfg_options (dict, optional): Overrides of every model's config,
+            applied last (see :func:`learn_config`).
 
     Returns:
         dict: ``runs`` (one per pair, model and seed: metrics, times) and
@@ -264,7 +273,8 @@ def run_learn(pairs: Sequence[str] = ('hrnet', 'sadi'),
                         config, root, wd, width=width, input_size=size,
                         iters=iters, batch_size=batch_size, lr=lr,
                         seed=seed, num_workers=num_workers,
-                        num_stacks=num_stacks, log_interval=log_interval)
+                        num_stacks=num_stacks, log_interval=log_interval,
+                        cfg_options=cfg_options)
                     log(f'[{pair}] {name}, seed {seed}: training {iters} '
                         f'iterations at width {width}, input '
                         f'{size[1]}x{size[0]} ...')
@@ -307,6 +317,7 @@ def run_learn(pairs: Sequence[str] = ('hrnet', 'sadi'),
             num_train=num_train,
             num_val=num_val,
             data_seed=data_seed,
+            cfg_options=dict(cfg_options or {}),
             total_s=time.perf_counter() - t_start,
             loadavg=dict(before=load_before, after=loadavg()),
             runs=runs,

@@ -145,7 +145,8 @@ def test_learn(bench, tmp_path, capsys, repo_root):
         '--batch', '2', '--num-train', '3', '--num-val', '2', '--stacks',
         '1', '--hrnet-input', '64', '64', '--sadi-input', '64', '64',
         '--out', out, '--work-dir',
-        str(tmp_path / 'work'), *ONE
+        str(tmp_path / 'work'), *ONE, '--cfg-options',
+        'train_dataloader.batch_size=1'
     ])
     text = capsys.readouterr().out
     _table_header(text, 'pair', 'model', 'metric', 'seed 0',
@@ -155,6 +156,7 @@ def test_learn(bench, tmp_path, capsys, repo_root):
     for name in models:
         assert name in text
     res = json.load(open(out))
+    assert res['cfg_options'] == {'train_dataloader.batch_size': 1}
     assert [r['model'] for r in res['runs']] == models
     for r in res['runs']:
         value = r['metrics'][res['pairs'][r['pair']]['metric']]
@@ -192,6 +194,14 @@ def test_learn_config(repo_root, tmp_path):
     pipeline = cfg.train_dataloader.dataset.pipeline
     affine = [t for t in pipeline if t.type == 'TopdownAffine'][0]
     assert affine.input_size == (96, 128)
+    # --cfg-options come last: they override the benchmark's settings too
+    cfg, _ = learn_config(
+        SG, str(tmp_path), str(tmp_path / 'w'), width=8,
+        input_size=(96, 128), iters=50, batch_size=4, lr=1e-3, seed=3,
+        cfg_options={'model.head.multi_task_loss.temperature': 2.0,
+                     'train_dataloader.batch_size': 2})
+    assert cfg.model.head.multi_task_loss.temperature == 2.0
+    assert cfg.train_dataloader.batch_size == 2
 
 
 def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
