@@ -6,4 +6,4 @@
 # dominating the mean-reduced heatmap MSE (O(1e-3)) (choice).
 _base_ = ['../sadi_net_mpii.py']
 
-model = dict(head=dict(lambda_dlm=1.0, dlm_target='gt', rle_weight=1e-3))
+model = dict(head=dict(lambda_dlm=0.1, dlm_target='gt', rle_weight=1e-3))

@@ -4,4 +4,4 @@
 # loss variants sit side by side).
 _base_ = ['../sadi_net_mpii.py']
 
-model = dict(head=dict(lambda_dlm=1.0, dlm_target='gt', rle_weight=0.0))
+model = dict(head=dict(lambda_dlm=0.1, dlm_target='gt', rle_weight=0.0))

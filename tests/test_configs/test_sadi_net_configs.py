@@ -48,7 +48,7 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     assert head.type == 'DLMHead' and head.num_keypoints == k
     assert head.in_channels == neck.out_channels
     assert 'num_stages' not in head  # no CPMHead/HeatmapHead leftovers
-    assert head.lambda_dlm == 1.0 and head.predict_from == 'heatmap'
+    assert head.lambda_dlm == 0.1 and head.predict_from == 'heatmap'
     assert head.decoder.type == 'MSRAHeatmap'
     assert tuple(head.decoder.input_size) == size
     assert tuple(head.decoder.heatmap_size) == hm
@@ -119,12 +119,12 @@ def test_coco_metric_with_detections(repo_root):
 
 
 @pytest.mark.parametrize('name,block,neck,with_dlm,lam,rle', [
-    ('hourglass', 'basic', False, False, 1.0, 0.0),
-    ('rfm', 'rfm', False, False, 1.0, 0.0),
-    ('hourglass-sfm-dlm', 'basic', True, True, 1.0, 0.0),
+    ('hourglass', 'basic', False, False, 0.1, 0.0),
+    ('rfm', 'rfm', False, False, 0.1, 0.0),
+    ('hourglass-sfm-dlm', 'basic', True, True, 0.1, 0.0),
     ('loss-mse', 'rfm', True, True, 0.0, 0.0),
-    ('loss-joint', 'rfm', True, True, 1.0, 0.0),
-    ('loss-joint-rle', 'rfm', True, True, 1.0, 1e-3),
+    ('loss-joint', 'rfm', True, True, 0.1, 0.0),
+    ('loss-joint-rle', 'rfm', True, True, 0.1, 1e-3),
 ])
 def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
     cfg = _load(repo_root, ABL.format(name))
