@@ -45,7 +45,7 @@ sadi_neck = dict(
 # (`tools/benchmark.py learn`, width 16, 500 iterations) lambda = 0 / 0.1 /
 # 0.3 / 1 gave PCKh 65.6 / 64.0 / 56.6 / 41.3 (seed 0): the DLM gradient
 # through the shared hourglass slows H_rfm's learning, and lambda = 1 (the
-# two terms at equal magnitude) cost 12-22 points. docs/sadi_net.md.
+# two terms at equal magnitude) cost 12-23 points. docs/sadi_net.md.
 # The flow density is rendered through a lattice
 # (exact up to bilinear interpolation, ~1/16 of a sigma step); prediction
 # from H_rfm. `num_keypoints` and `decoder` are set by each main config.
