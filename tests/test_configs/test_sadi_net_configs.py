@@ -5,8 +5,9 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmpose.registry import MODELS
+
+from .helpers import by_type, load_repo_config
 
 MPII = 'configs/sadi_net_mpii.py'
 LSP = 'configs/sadi_net_lsp.py'
@@ -16,23 +17,13 @@ ABLATIONS = ('hourglass', 'rfm', 'hourglass-sfm-dlm', 'loss-mse',
              'loss-joint', 'loss-joint-rle')
 
 
-def _load(repo_root, path):
-    return Config.fromfile(osp.join(repo_root, path))
-
-
-def _by_type(pipeline, type_):
-    found = [t for t in pipeline if t['type'] == type_]
-    assert len(found) == 1, type_
-    return found[0]
-
-
 @pytest.mark.parametrize('path,k,size,hm', [
     (MPII, 16, (256, 256), (64, 64)),
     (LSP, 14, (256, 256), (64, 64)),
     (COCO, 17, (192, 256), (48, 64)),
 ])
 def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
-    cfg = _load(repo_root, path)
+    cfg = load_repo_config(repo_root, path)
     assert cfg.default_scope == 'mmpose'
     assert cfg.custom_imports.imports == ['mmpose_ext']
     assert not cfg.custom_imports.allow_failed_imports
@@ -54,17 +45,17 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     assert tuple(head.decoder.heatmap_size) == hm
 
     pipe = cfg.train_dataloader.dataset.pipeline
-    enc = _by_type(pipe, 'GenerateTarget').encoder
+    enc = by_type(pipe, 'GenerateTarget').encoder
     assert enc.type == 'IntegralRegressionLabel' and not enc.normalize
     assert tuple(enc.input_size) == size and tuple(enc.heatmap_size) == hm
     assert enc.sigma == head.decoder.sigma == 2
-    assert tuple(_by_type(pipe, 'TopdownAffine').input_size) == size
+    assert tuple(by_type(pipe, 'TopdownAffine').input_size) == size
     for loader in ('val_dataloader', 'test_dataloader'):
         vp = cfg[loader].dataset.pipeline
-        assert tuple(_by_type(vp, 'TopdownAffine').input_size) == size
-    aug = _by_type(pipe, 'RandomBBoxTransform')
+        assert tuple(by_type(vp, 'TopdownAffine').input_size) == size
+    aug = by_type(pipe, 'RandomBBoxTransform')
     assert tuple(aug.scale_factor) == (0.75, 1.25) and aug.rotate_factor == 30
-    assert _by_type(pipe, 'RandomFlip').direction == 'horizontal'
+    assert by_type(pipe, 'RandomFlip').direction == 'horizontal'
 
     # the paper: Adam 1e-3, x0.1 at 170/200, 210 epochs
     assert cfg.optim_wrapper.optimizer.type == 'Adam'
@@ -81,14 +72,14 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
 
 
 def test_mpii_pckh(repo_root):
-    cfg = _load(repo_root, MPII)
+    cfg = load_repo_config(repo_root, MPII)
     assert cfg.val_evaluator.type == 'MpiiPCKAccuracy'
     assert cfg.val_dataloader.dataset.headbox_file.endswith('mpii_gt_val.mat')
     assert cfg.default_hooks.checkpoint.save_best == 'PCK'
 
 
 def test_lsp_combines_three_sets_and_uses_torso_pck(repo_root):
-    cfg = _load(repo_root, LSP)
+    cfg = load_repo_config(repo_root, LSP)
     train = cfg.train_dataloader.dataset
     assert train.type == 'SkipBadSamples'  # fault tolerance wrapper
     assert train.dataset_type == 'CombinedDataset'
@@ -111,11 +102,11 @@ def test_lsp_combines_three_sets_and_uses_torso_pck(repo_root):
 
 
 def test_coco_metric_with_detections(repo_root):
-    cfg = _load(repo_root, COCO)
+    cfg = load_repo_config(repo_root, COCO)
     assert cfg.val_evaluator.type == 'CocoMetric'
     assert cfg.val_dataloader.dataset.bbox_file.endswith(
         'COCO_val2017_detections_AP_H_56_person.json')
-    assert _by_type(cfg.train_dataloader.dataset.pipeline, 'RandomHalfBody')
+    assert by_type(cfg.train_dataloader.dataset.pipeline, 'RandomHalfBody')
 
 
 @pytest.mark.parametrize('name,block,neck,with_dlm,lam,rle', [
@@ -127,7 +118,7 @@ def test_coco_metric_with_detections(repo_root):
     ('loss-joint-rle', 'rfm', True, True, 0.1, 1e-3),
 ])
 def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
-    cfg = _load(repo_root, ABL.format(name))
+    cfg = load_repo_config(repo_root, ABL.format(name))
     m = cfg.model
     assert m.backbone.block == block
     assert (m.neck is not None) == neck
@@ -139,7 +130,7 @@ def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
 @pytest.mark.parametrize(
     'path', [MPII, LSP, COCO] + [ABL.format(a) for a in ABLATIONS])
 def test_every_config_builds_and_runs(repo_root, path):
-    cfg = _load(repo_root, path)
+    cfg = load_repo_config(repo_root, path)
     model = MODELS.build(cfg.model).eval()
     k = cfg.model.head.num_keypoints
     w, h = cfg.model.head.decoder.input_size

@@ -3,20 +3,11 @@
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
+
+from .helpers import by_type, load_repo_config
 
 COCO = 'configs/sg_hrnet_w32_coco.py'
 MPII = 'configs/sg_hrnet_w32_mpii.py'
-
-
-def _load(repo_root, path):
-    return Config.fromfile(osp.join(repo_root, path))
-
-
-def _by_type(pipeline, type_):
-    found = [t for t in pipeline if t['type'] == type_]
-    assert len(found) == 1, type_
-    return found[0]
 
 
 @pytest.mark.parametrize('path,k,size,hm', [
@@ -24,7 +15,7 @@ def _by_type(pipeline, type_):
     (MPII, 16, (256, 256), (64, 64)),
 ])
 def test_model_codec_and_recipe(repo_root, path, k, size, hm):
-    cfg = _load(repo_root, path)
+    cfg = load_repo_config(repo_root, path)
     assert cfg.default_scope == 'mmpose'
     assert cfg.custom_imports.imports == ['mmpose_ext']
     assert not cfg.custom_imports.allow_failed_imports
@@ -44,13 +35,13 @@ def test_model_codec_and_recipe(repo_root, path, k, size, hm):
     assert tuple(head.decoder.heatmap_size) == hm
 
     pipe = cfg.train_dataloader.dataset.pipeline
-    enc = _by_type(pipe, 'GenerateTarget').encoder
+    enc = by_type(pipe, 'GenerateTarget').encoder
     assert enc.type == 'DiskSegHeatmap' and enc.sigma == 2
     assert enc.disk_radius == 5
-    assert tuple(_by_type(pipe, 'TopdownAffine').input_size) == size
-    aug = _by_type(pipe, 'RandomBBoxTransform')
+    assert tuple(by_type(pipe, 'TopdownAffine').input_size) == size
+    aug = by_type(pipe, 'RandomBBoxTransform')
     assert tuple(aug.scale_factor) == (0.65, 1.35) and aug.rotate_factor == 45
-    assert _by_type(pipe, 'RandomFlip').direction == 'horizontal'
+    assert by_type(pipe, 'RandomFlip').direction == 'horizontal'
 
     # the paper's recipe: Adam 1e-3, x0.1 at 170/200, 210 epochs, batch 32
     assert cfg.optim_wrapper.optimizer.type == 'Adam'
@@ -64,7 +55,7 @@ def test_model_codec_and_recipe(repo_root, path, k, size, hm):
 
 
 def test_coco_evaluates_on_detections_with_coco_metric(repo_root):
-    cfg = _load(repo_root, COCO)
+    cfg = load_repo_config(repo_root, COCO)
     val = cfg.val_dataloader.dataset
     assert val.type == 'CocoDataset' and val.test_mode
     assert val.bbox_file.endswith(
@@ -72,11 +63,11 @@ def test_coco_evaluates_on_detections_with_coco_metric(repo_root):
     assert cfg.val_evaluator.type == 'CocoMetric'
     assert cfg.test_dataloader.dataset.bbox_file == val.bbox_file
     assert cfg.default_hooks.checkpoint.save_best == 'coco/AP'
-    assert _by_type(cfg.train_dataloader.dataset.pipeline, 'RandomHalfBody')
+    assert by_type(cfg.train_dataloader.dataset.pipeline, 'RandomHalfBody')
 
 
 def test_mpii_evaluates_pckh_with_head_boxes(repo_root):
-    cfg = _load(repo_root, MPII)
+    cfg = load_repo_config(repo_root, MPII)
     val = cfg.val_dataloader.dataset
     assert val.type == 'MpiiDataset'
     assert val.headbox_file.endswith('mpii_gt_val.mat')
@@ -86,19 +77,19 @@ def test_mpii_evaluates_pckh_with_head_boxes(repo_root):
 
 @pytest.mark.parametrize('path,index', [(COCO, 6), (MPII, 5)])
 def test_disk_radius_is_one_cfg_option_away(repo_root, path, index):
-    cfg = _load(repo_root, path)
+    cfg = load_repo_config(repo_root, path)
     cfg.merge_from_dict(
         {f'train_dataloader.dataset.pipeline.{index}.encoder.disk_radius': 9})
-    enc = _by_type(cfg.train_dataloader.dataset.pipeline,
+    enc = by_type(cfg.train_dataloader.dataset.pipeline,
                    'GenerateTarget').encoder
     assert enc.disk_radius == 9 and enc.type == 'DiskSegHeatmap'
 
 
 @pytest.mark.parametrize('name,check', [
-    ('sg_hrnet_w32_mpii_r3.py', lambda c: _by_type(
+    ('sg_hrnet_w32_mpii_r3.py', lambda c: by_type(
         c.train_dataloader.dataset.pipeline,
         'GenerateTarget').encoder.disk_radius == 3),
-    ('sg_hrnet_w32_mpii_r9.py', lambda c: _by_type(
+    ('sg_hrnet_w32_mpii_r9.py', lambda c: by_type(
         c.train_dataloader.dataset.pipeline,
         'GenerateTarget').encoder.disk_radius == 9),
     ('sg_hrnet_w32_mpii_sgm_stage_input.py',
@@ -108,7 +99,7 @@ def test_disk_radius_is_one_cfg_option_away(repo_root, path, index):
      and c.model.head.multi_task_loss.temperature == 2.0),
 ])
 def test_ablation_configs(repo_root, name, check):
-    cfg = _load(repo_root, osp.join('configs', 'ablations', name))
+    cfg = load_repo_config(repo_root, osp.join('configs', 'ablations', name))
     assert check(cfg)
     assert cfg.model.backbone.type == 'SGHRNet'
 
@@ -119,7 +110,7 @@ def test_w32_builds_within_parameter_budget(repo_root):
 
     from mmpose.registry import MODELS
     init_default_scope('mmpose')
-    cfg = _load(repo_root, COCO)
+    cfg = load_repo_config(repo_root, COCO)
     model = MODELS.build(cfg.model)
     n = sum(p.numel() for p in model.parameters())
     n_sgm = sum(p.numel() for p in model.backbone.sgms.parameters())
