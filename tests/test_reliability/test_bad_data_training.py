@@ -1,8 +1,11 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """Training SG-HRNet on a data set with 3 broken images and 8 broken
 annotations (2 dataloader workers): the epoch completes, every bad sample
-is skipped and the end-of-epoch count is exact."""
+is skipped and the end-of-epoch count is exact, and the valid edge cases
+(all keypoints invisible, a visible keypoint outside the image, a box partly
+outside the image) are trained on, not skipped."""
 import logging
+import math
 
 from mmengine.logging import MMLogger
 
@@ -41,7 +44,14 @@ def test_training_skips_and_counts_bad_samples(repo_root, synthetic_coco,
     msgs = handler.messages
     n_img = len(faults['image_fault_ann_ids'])
     n_ann = len(faults['ann_faults'])
-    # 18 annotations - 8 bad - 1 unlabelled = 9 samples, batch 3 -> 3 iters
+    assert (n_img, n_ann) == (4, 8)
+    # 18 annotations - 8 broken - 1 unlabelled = 9 samples (4 of them on
+    # the broken images, replaced when loaded), batch 3 -> 3 iterations
+    ds = runner.train_dataloader.dataset
+    ids = {ds.get_data_info(i)['id'] for i in range(len(ds))}
+    assert len(ds) == 9
+    assert ids == set(faults['good_ann_ids']) | set(
+        faults['image_fault_ann_ids']) | set(faults['valid_edge_cases'])
     assert runner.iter == 3 and runner.epoch == 1
     summary = [m for m in msgs if m.startswith('Epoch 1: ')]
     assert summary == [
@@ -54,3 +64,11 @@ def test_training_skips_and_counts_bad_samples(repo_root, synthetic_coco,
     # logged the annotation faults; the counts reached it through batches
     for ann_id in faults['ann_faults']:
         assert any(f'annotation id={ann_id} ' in m for m in msgs)
+    # the valid edge cases were trained on: never named as bad, and no
+    # iteration had a non-finite loss (an all-invisible person has zero
+    # keypoint weights, a keypoint outside the image none in the heatmap)
+    for ann_id in faults['valid_edge_cases']:
+        assert not any(f'id={ann_id} ' in m for m in msgs), ann_id
+    assert not any('Non-finite' in m for m in msgs)
+    losses = runner.message_hub.get_scalar('train/loss').data[0]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
