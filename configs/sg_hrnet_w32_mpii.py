@@ -2,10 +2,16 @@
 # 2024): HRNet-W32 + segmentation guided modules + disk-mask supervision +
 # dynamic weight averaging.
 #
-# Inherits MMPose's HRNet-W32 MPII config (runtime, data, MpiiPCKAccuracy =
-# PCKh@0.5 with the head boxes of `mpii_gt_val.mat`, flip test with the
-# quarter-offset shift) and the shared pieces in
-# configs/_base_/sg_hrnet_w32.py; only what differs is set here.
+# = configs/baselines/hrnet_w32_sg-recipe_mpii.py (MMPose's HRNet-W32 MPII
+# config with the paper's recipe: Adam 1e-3, 32 crops per step, HRNet's
+# MPII augmentation, ImageNet init, PCKh@0.5 with the head boxes of
+# mpii_gt_val.mat, flip test with the quarter-offset shift) + the SG-HRNet
+# model pieces (configs/_base_/sg_hrnet_w32.py). Nothing else differs from
+# the baseline (a test compares the two configs key by key).
+#
+# 256x256 as HRNet's and MMPose's MPII experiments (the paper's MPII PCKh
+# is compared with HRNet's 256x256 numbers); the paper's "7.1 GFLOPs" is the
+# 256x192 figure (docs/sg_hrnet.md).
 #
 #   mim train mmpose configs/sg_hrnet_w32_mpii.py        (PYTHONPATH=. or
 #   python tools/train.py configs/sg_hrnet_w32_mpii.py    pip install -e .)
@@ -14,42 +20,20 @@
 #   --cfg-options train_dataloader.dataset.pipeline.5.encoder.disk_radius=9
 # or configs/ablations/sg_hrnet_w32_mpii_r{3,9}.py.
 _base_ = [
-    'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
-    'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py',
+    './baselines/hrnet_w32_sg-recipe_mpii.py',
     './_base_/sg_hrnet_w32.py',
-    './_base_/fault_tolerance.py',
 ]
 
-custom_imports = dict(imports=['mmpose_ext'], allow_failed_imports=False)
-
-# runtime: the paper's recipe (schedule and epochs are MMPose's: 210 epochs,
-# x0.1 at 170 and 200, after MMPose's 500-iteration linear warm-up)
-optim_wrapper = _base_.sg_optim_wrapper
-auto_scale_lr = dict(base_batch_size=_base_.sg_batch_size)
-
-# codec: MSRA-style Gaussians (sigma 2, zero outside +-3 sigma) + disk mask
+# codec: the baseline's MSRA heatmaps (sigma 2, zero outside +-3 sigma,
+# identical values) + the disk mask of the segmentation target
 codec = dict(
-    type='DiskSegHeatmap',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    sigma=2,
-    disk_radius=_base_.sg_disk_radius)
+    _base_.codec, type='DiskSegHeatmap', disk_radius=_base_.sg_disk_radius)
 
-# model: the backbone keeps MMPose's HRNet-W32 `extra` and ImageNet init
-# (SGHRNet takes every HRNet argument); the head is replaced.
 model = dict(
     backbone=_base_.sg_backbone,
-    # same batch, stored channels_last on CPU: 1.1-1.24x faster there
-    # (mmpose_ext/models/data_preprocessors, docs/benchmarks.md)
-    data_preprocessor=dict(type='ChannelsLastPoseDataPreprocessor'),
     head=dict(
-        _delete_=True,
         type='SGHeatmapHead',
-        in_channels=32,
-        out_channels=16,
-        deconv_out_channels=None,
-        loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        loss_seg=dict(type='BCELoss', reduction='none'),
+        loss_seg=_base_.sg_loss_seg,
         # lambda = 1.1e-6: lambda * L_seg (BCE summed over the 64x64 pixels,
         # 2832 at init) starts at MMPose's mean-reduced MSE (3.1e-3 at init),
         # measured on generated data (see SGHeatmapHead, docs/sg_hrnet.md)
@@ -57,29 +41,9 @@ model = dict(
             **_base_.sg_multi_task_loss, task_scales=(1.0, 1.1e-6)),
         decoder=codec))
 
-# pipelines: the base config's are already bound to its MSRAHeatmap codec,
-# so the training one is redefined (the val/test ones need no codec).
-# MMPose's MPII recipe has no half-body augmentation and no shift.
-train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(**_base_.sg_random_bbox_transform, shift_prob=0),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),  # index 5
-    dict(type='PackPoseInputs'),
-]
+# the baseline's training pipeline, encoding with the codec above
 train_dataloader = dict(
-    batch_size=_base_.sg_batch_size, dataset=dict(
-        **_base_.ft_skip_bad_samples,  # fault tolerance, below
-        dataset_type='MpiiDataset',
-        # stated on the wrapper too, where MMPose's init_model() looks for
-        # it (without it a model built from this config gets COCO's meta)
-        metainfo=dict(from_file='configs/_base_/datasets/mpii.py'),
-        pipeline=train_pipeline))
-
-# fault tolerance (configs/_base_/fault_tolerance.py, docs/reliability.md)
-default_hooks = dict(checkpoint=dict(type=_base_.ft_checkpoint_hook_type))
-train_cfg = dict(
-    _delete_=True, type=_base_.ft_train_loop, max_epochs=210, val_interval=10)
-custom_hooks = _base_.ft_custom_hooks
+    dataset=dict(pipeline=[
+        dict(t, encoder=codec) if t['type'] == 'GenerateTarget' else t
+        for t in _base_.train_dataloader.dataset.pipeline
+    ]))

@@ -84,13 +84,36 @@ def tiny_hrnet_extra(width: int = 8, num_blocks: int = 1) -> Dict:
                     num_channels=(w, 2 * w, 4 * w, 8 * w)))
 
 
-def tiny_hrnet_overrides(width: int = 8) -> Dict:
-    """Shrink an HRNet-based top-down config's backbone and head."""
-    return {
+#: the checkpoint the ``cli=True`` tiny overrides point at: never a file
+NO_PRETRAINED_WEIGHTS = 'no-pretrained-weights-exist-for-tiny-widths.pth'
+
+
+def hrnet_init_cfg() -> List[Dict]:
+    """HRNet's own random initialisation (``mmpose.models.HRNet``'s default
+    ``init_cfg``: Normal(std=0.001) convolutions, norm weights 1)."""
+    from mmpose.models.backbones import HRNet
+
+    from mmpose_ext.models.utils import default_init_cfg
+    return default_init_cfg(HRNet)
+
+
+def tiny_hrnet_overrides(width: int = 8, cli: bool = False) -> Dict:
+    """Shrink an HRNet-based top-down config's backbone and head. No
+    ImageNet weights exist at this width: the backbone gets HRNet's own
+    random initialisation, set directly, or with ``cli=True`` (for
+    ``--cfg-options``, which cannot spell a list of init dicts) through the
+    configs' ``CheckedPretrained`` opt-in, pointed at a file that does not
+    exist so that nothing is downloaded."""
+    out = {
         'model.backbone.extra': tiny_hrnet_extra(width),
-        'model.backbone.init_cfg': None,
         'model.head.in_channels': width,
     }
+    if cli:
+        out['model.backbone.init_cfg.checkpoint'] = NO_PRETRAINED_WEIGHTS
+        out['model.backbone.init_cfg.allow_random_init'] = True
+    else:
+        out['model.backbone.init_cfg'] = hrnet_init_cfg()
+    return out
 
 
 def to_cfg_options(overrides: Dict) -> List[str]:
@@ -101,6 +124,10 @@ def to_cfg_options(overrides: Dict) -> List[str]:
     """
     out = []
     for key, value in overrides.items():
+        if isinstance(value, (list, tuple)) and any(
+                isinstance(v, dict) for v in value):
+            raise ValueError(f'--cfg-options cannot spell {key}={value!r} '
+                             '(a list of dicts); set it in a config file')
         if isinstance(value, dict):
             out += to_cfg_options({f'{key}.{k}': v for k, v in value.items()})
         elif value is None:
@@ -117,18 +144,25 @@ def corrupt_coco_dataset(src_root: str, dst_root: str) -> Dict:
     """Copy a generated COCO data set and break its training split.
 
     Three images are broken (garbage bytes, a zero-byte file, a deleted
-    file) and eight annotations of the other images get one fault each
-    (NaN bbox, negative and zero size, all keypoints invisible, a visible
-    keypoint outside the image, 16 keypoints instead of 17, two stray
-    keypoint values, a NaN keypoint); one more becomes an unlabelled person
-    (``num_keypoints=0``, all zeros), which is not an error. Needs at least
-    3 training images and 11 annotations outside the first three.
+    file) and eight annotations of the other images get one defect each
+    (NaN bbox, negative and zero size, a bbox outside the image, 16
+    keypoints instead of 17, two stray keypoint values, a NaN and an Inf
+    keypoint): :class:`~mmpose_ext.datasets.SkipBadSamples` must skip them.
+    Three more get a change that leaves them valid, as MMPose trains on
+    them (all keypoints invisible with ``num_keypoints`` unchanged, a
+    visible keypoint just outside the image at x=-1, a bbox partly outside
+    the image), and one becomes an unlabelled person (``num_keypoints=0``,
+    all zeros), which MMPose drops and is not an error. Needs at least 3
+    training images and 13 annotations outside the first three.
 
     Returns:
         dict: ``image_faults`` {file name: kind}, ``image_fault_ann_ids``
         (annotations of the broken images), ``ann_faults`` {annotation id:
-        expected kind}, ``unlabelled_ann_ids``, ``good_ann_ids`` and
-        ``num_annotations``.
+        expected kind} (the defects), ``valid_edge_cases`` {annotation id:
+        change} (valid: kept by default; ``'all_keypoints_invisible'``,
+        ``'keypoint_outside_image'``, ``'bbox_partly_outside'``),
+        ``unlabelled_ann_ids``, ``good_ann_ids`` (untouched annotations of
+        the good images) and ``num_annotations``.
     """
     import json
     import math
@@ -140,6 +174,7 @@ def corrupt_coco_dataset(src_root: str, dst_root: str) -> Dict:
     with open(ann_path) as f:
         coco = json.load(f)
     images = sorted(coco['images'], key=lambda im: im['id'])
+    sizes = {im['id']: (im['width'], im['height']) for im in images}
     anns = sorted(coco['annotations'], key=lambda a: a['id'])
 
     image_faults = {}
@@ -156,6 +191,7 @@ def corrupt_coco_dataset(src_root: str, dst_root: str) -> Dict:
     rest = [a for a in anns if a['image_id'] not in broken]
     nan = math.nan
 
+    # defects
     def nan_bbox(a):
         a['bbox'][2] = nan
 
@@ -165,11 +201,8 @@ def corrupt_coco_dataset(src_root: str, dst_root: str) -> Dict:
     def zero_area(a):
         a['bbox'][3] = 0.0
 
-    def invisible(a):
-        a['keypoints'][2::3] = [0] * (len(a['keypoints']) // 3)
-
-    def outside(a):
-        a['keypoints'][0:3] = [-40.0, 10.0, 2]
+    def bbox_outside(a):
+        a['bbox'][0] = sizes[a['image_id']][0] + 10.0
 
     def count16(a):
         a['keypoints'] = a['keypoints'][:48]
@@ -181,31 +214,57 @@ def corrupt_coco_dataset(src_root: str, dst_root: str) -> Dict:
         a['keypoints'][3] = nan
         a['keypoints'][5] = 2
 
+    def inf_keypoint(a):
+        a['keypoints'][4] = math.inf
+        a['keypoints'][5] = 2
+
+    # valid (MMPose trains on them)
+    def invisible(a):
+        a['keypoints'][2::3] = [0] * (len(a['keypoints']) // 3)
+
+    def outside(a):
+        a['keypoints'][0:3] = [-1.0, a['keypoints'][1], 2]
+
+    def partly_outside(a):
+        a['bbox'][2] += a['bbox'][0] + 20.0
+        a['bbox'][0] = -20.0
+
     def unlabelled(a):
         a['keypoints'] = [0] * len(a['keypoints'])
         a['num_keypoints'] = 0
 
     faults = [(nan_bbox, 'bbox_nonfinite'), (negative, 'bbox_negative'),
               (zero_area, 'bbox_zero_area'),
-              (invisible, 'keypoints_invisible'),
-              (outside, 'keypoints_outside_image'),
+              (bbox_outside, 'bbox_outside_image'),
               (count16, 'keypoint_count'), (count_stray, 'keypoint_count'),
-              (nan_keypoint, 'keypoints_nonfinite')]
-    if len(rest) < len(faults) + 3:
-        raise ValueError('corrupt_coco_dataset needs more annotations')
-    ann_faults = {}
-    for a, (fault, kind) in zip(rest, faults):
-        fault(a)
+              (nan_keypoint, 'keypoints_nonfinite'),
+              (inf_keypoint, 'keypoints_nonfinite')]
+    valid = [(invisible, 'all_keypoints_invisible'),
+             (outside, 'keypoint_outside_image'),
+             (partly_outside, 'bbox_partly_outside')]
+    if len(rest) < len(faults) + len(valid) + 2:
+        raise ValueError(
+            f'corrupt_coco_dataset needs {len(faults) + len(valid) + 2} '
+            f'annotations outside the first 3 images of {ann_path}, got '
+            f'{len(rest)}')
+    ann_faults, valid_edge_cases = {}, {}
+    for a, (change, kind) in zip(rest, faults):
+        change(a)
         ann_faults[a['id']] = kind
-    unlabelled(rest[len(faults)])
+    for a, (change, kind) in zip(rest[len(faults):], valid):
+        change(a)
+        valid_edge_cases[a['id']] = kind
+    unlabelled_ann = rest[len(faults) + len(valid)]
+    unlabelled(unlabelled_ann)
     with open(ann_path, 'w') as f:
-        json.dump(coco, f)  # NaN is written as the NaN token
-    done = set(ann_faults) | {rest[len(faults)]['id']}
+        json.dump(coco, f)  # NaN/Inf are written as NaN/Infinity tokens
+    done = set(ann_faults) | set(valid_edge_cases) | {unlabelled_ann['id']}
     return dict(
         image_faults=image_faults,
         image_fault_ann_ids=image_fault_ann_ids,
         ann_faults=ann_faults,
-        unlabelled_ann_ids=[rest[len(faults)]['id']],
+        valid_edge_cases=valid_edge_cases,
+        unlabelled_ann_ids=[unlabelled_ann['id']],
         good_ann_ids=[a['id'] for a in rest if a['id'] not in done],
         num_annotations=len(anns))
 

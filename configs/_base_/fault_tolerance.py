@@ -12,7 +12,12 @@ ft_custom_hooks = [
     dict(type='SyncBuffersHook'),  # MMPose's default, kept
     dict(type='BadSampleHook'),  # per-epoch count of skipped bad samples
     dict(type='NonFiniteLossHook', max_consecutive=5),  # NaN/Inf losses
+    # warns when processes x batch differs from the recipe's total batch
+    # (auto_scale_lr.base_batch_size); lets an offline node resume
+    dict(type='RecipeCheckHook'),
 ]
-# Training data sets are wrapped so that a bad sample is skipped with a
-# warning naming file and annotation id (strict=True raises instead).
+# Training data sets are wrapped so that a broken sample (unreadable image,
+# NaN/inf values, zero-area box, wrong keypoint count) is skipped with a
+# warning naming file and annotation id (strict=True raises instead); valid
+# data trains exactly as MMPose's own data set yields it.
 ft_skip_bad_samples = dict(type='SkipBadSamples', strict=False)

@@ -1,8 +1,11 @@
 # Quick start: a small SG-HRNet trained on the generated COCO-format demo set.
 #
-# The same model family as configs/sg_hrnet_w32_coco.py, shrunk so that it
-# trains in a few minutes on a 2-core CPU: width 16 (branches 16/32/64/128,
-# one module per stage), 128x96 input, 32x24 heatmaps, a short schedule.
+# The same model family and recipe as configs/sg_hrnet_w32_coco.py (HRNet's
+# augmentation, DWA, disk masks), shrunk so that it trains in a few minutes
+# on a 2-core CPU: width 16 (branches 16/32/64/128, one module per stage),
+# 128x96 input, 32x24 heatmaps, batch 16, a short schedule. No ImageNet
+# weights exist for width 16, so the backbone gets HRNet's own random
+# initialisation (Normal(std 0.001) convolutions, BN 1/0).
 # `bash tools/quickstart.sh` writes the data to data/synthetic_coco with
 #   python tools/make_synthetic_dataset.py coco data/synthetic_coco \
 #       --num-train 300 --num-val 40 --seed 0
@@ -28,7 +31,11 @@ model = dict(
                         num_channels=(16, 32, 64)),
             stage4=dict(num_modules=1, num_blocks=(2, 2, 2, 2),
                         num_channels=(16, 32, 64, 128))),
-        init_cfg=None),  # no ImageNet weights for a width-16 HRNet
+        # HRNet's own initialisation (mmpose.models.HRNet's default)
+        init_cfg=[
+            dict(type='Normal', std=0.001, layer=['Conv2d']),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+        ]),
     head=dict(
         in_channels=16,
         # lambda scales with 1 / (H W)^2 (docs/sg_hrnet.md, "Lambda"):
@@ -36,6 +43,9 @@ model = dict(
         multi_task_loss=dict(task_scales=(1.0, 2.6e-5)),
         decoder=codec))
 
+# 16 crops per step on one process (RecipeCheckHook reads the recipe's
+# total batch from here)
+auto_scale_lr = dict(base_batch_size=16)
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
@@ -48,22 +58,17 @@ default_hooks = dict(
     # keep only the final epoch's checkpoint: it is the quick start's result
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None))
 
+# the COCO recipe's pipelines (HRNet's augmentation) at 128x96
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomHalfBody'),
-    dict(type='RandomBBoxTransform', scale_factor=(0.65, 1.35),
-         rotate_factor=45.0),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs'),
+    dict(t, encoder=codec) if t['type'] == 'GenerateTarget' else
+    dict(t, input_size=codec['input_size'])
+    if t['type'] == 'TopdownAffine' else t
+    for t in _base_.train_dataloader.dataset.pipeline
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='PackPoseInputs'),
+    dict(t, input_size=codec['input_size'])
+    if t['type'] == 'TopdownAffine' else t
+    for t in _base_.val_dataloader.dataset.pipeline
 ]
 train_dataloader = dict(
     batch_size=16,

@@ -97,18 +97,25 @@ def _walk(obj, fn: Callable) -> None:
 
 
 def make_offline(cfg: Config) -> Config:
-    """Drop every ``init_cfg`` of the model that loads weights (Pretrained,
-    OptionalPretrained): nothing is read or downloaded, the module keeps its
-    own initialisation."""
+    """Replace every ``init_cfg`` of the model that loads weights
+    (``Pretrained``, ``CheckedPretrained``) by the module class's own random
+    initialisation (HRNet's for HRNet backbones, see
+    :func:`~mmpose_ext.models.utils.default_init_cfg`): nothing is read or
+    downloaded, and the module starts as it would without pretraining."""
+    from mmpose.registry import MODELS
+
+    from mmpose_ext.models.utils import default_init_cfg
+
+    def loads(init) -> bool:
+        inits = init if isinstance(init, (list, tuple)) else [init]
+        return any(
+            isinstance(i, dict) and 'Pretrained' in str(i.get('type'))
+            for i in inits)
 
     def fn(d):
-        init = d.get('init_cfg')
-        if isinstance(init, dict) and 'Pretrained' in str(init.get('type')):
-            d['init_cfg'] = None
-        elif isinstance(init, (list, tuple)) and any(
-                isinstance(i, dict) and 'Pretrained' in str(i.get('type'))
-                for i in init):
-            d['init_cfg'] = None
+        if loads(d.get('init_cfg')):
+            cls = MODELS.get(d['type']) if 'type' in d else None
+            d['init_cfg'] = default_init_cfg(cls) if cls else None
 
     _walk(cfg.model, fn)
     return cfg

@@ -7,6 +7,8 @@ from mmengine.config import Config
 
 MODEL_CONFIGS = {
     'configs/sg_hrnet_w32_coco.py': 'CocoDataset',
+    'configs/baselines/hrnet_w32_sg-recipe_coco.py': 'CocoDataset',
+    'configs/baselines/hrnet_w32_sg-recipe_mpii.py': 'MpiiDataset',
     'configs/sg_hrnet_w32_mpii.py': 'MpiiDataset',
     'configs/sadi_net_mpii.py': 'MpiiDataset',
     'configs/sadi_net_coco.py': 'CocoDataset',
@@ -21,7 +23,8 @@ def test_model_config_enables_fault_tolerance(repo_root, path, dataset_type):
     assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop'
     assert cfg.train_cfg.max_epochs > 0 and 'by_epoch' not in cfg.train_cfg
     hooks = [h['type'] for h in cfg.custom_hooks]
-    assert hooks == ['SyncBuffersHook', 'BadSampleHook', 'NonFiniteLossHook']
+    assert hooks == ['SyncBuffersHook', 'BadSampleHook', 'NonFiniteLossHook',
+                     'RecipeCheckHook']
     ds = cfg.train_dataloader.dataset
     assert ds.type == 'SkipBadSamples' and ds.dataset_type == dataset_type
     assert ds.strict is False
@@ -41,6 +44,7 @@ def test_lsp_config_wraps_its_combined_dataset(repo_root):
 @pytest.mark.parametrize('path,name,num_keypoints', [
     ('configs/sg_hrnet_w32_coco.py', 'coco', 17),
     ('configs/sg_hrnet_w32_mpii.py', 'mpii', 16),
+    ('configs/baselines/hrnet_w32_sg-recipe_mpii.py', 'mpii', 16),
     ('configs/sadi_net_mpii.py', 'mpii', 16),
     ('configs/sadi_net_coco.py', 'coco', 17),
     ('configs/sadi_net_lsp.py', 'lsp', 14),

@@ -14,7 +14,7 @@ def get_flops(repo_root):
 
 
 def test_prints_params_and_gflops(get_flops, repo_root, capsys):
-    opts = to_cfg_options(tiny_hrnet_overrides(width=4))
+    opts = to_cfg_options(tiny_hrnet_overrides(width=4, cli=True))
     res = get_flops['main']([
         osp.join(repo_root, 'configs', 'sg_hrnet_w32_coco.py'), '--shape',
         '64', '64', '--cfg-options', *opts

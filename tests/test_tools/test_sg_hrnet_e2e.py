@@ -6,6 +6,7 @@ evaluates the checkpoint with CocoMetric on the detection boxes.
 Small shapes through ``--cfg-options`` only: width-4 HRNet, 64x64 input,
 16x16 heatmaps, batch 2, no pretrained weights.
 """
+import math
 import os.path as osp
 import subprocess
 import sys
@@ -26,7 +27,8 @@ def _small_overrides(data_root):
     return {
         **coco_data_overrides(data_root),
         **cpu_runtime_overrides(batch_size=2, max_epochs=1, max_iters=2),
-        **tiny_hrnet_overrides(width=4),
+        # HRNet's own init through the configs' opt-in (a missing file)
+        **tiny_hrnet_overrides(width=4, cli=True),
         'train_cfg.val_interval': 2,  # tools/test.py evaluates instead
         'model.head.decoder.input_size': size,
         'model.head.decoder.heatmap_size': hm,
@@ -61,22 +63,40 @@ def trained(repo_root, synthetic_coco, tmp_path_factory):
 def test_mim_train_two_iterations(trained):
     ckpt, _, log, _ = trained
     assert 'SGHRNet' in log or 'sgms' in log
+    # the opt-in to random initialisation is said, loudly
+    assert 'allow_random_init=True, so it starts from its own random' in log
     for key in ('loss_kpt', 'loss_seg', 'dwa_w_kpt', 'dwa_w_seg',
                 'acc_pose'):
         assert key in log, key
     state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    # the segmentation loss of each iteration (exact values, as the message
+    # hub recorded them): finite, positive, and it changed
+    seg = state['message_hub']['log_scalars']['train/loss_seg'].data[0]
+    assert len(seg) == 2 and all(math.isfinite(v) and v > 0 for v in seg)
+    assert seg[0] != seg[1]
     sd = state['state_dict']
     assert int(sd['head.multi_task_loss.num_history']) == 2
     assert torch.isfinite(sd['head.multi_task_loss.history']).all()
-    assert any(k.startswith('backbone.sgms.final.') for k in sd)
     assert state['meta']['iter'] == 2
+    # every SGM trained: both convolutions' biases start at exactly 0
+    for name in ('stage2', 'stage3', 'stage4', 'final'):
+        for conv in ('conv1.conv', 'conv2'):
+            bias = sd[f'backbone.sgms.{name}.{conv}.bias']
+            assert torch.isfinite(bias).all() and bias.abs().sum() > 0, (
+                name, conv)
 
 
 def test_tools_test_evaluates_checkpoint_with_coco_metric(
         trained, repo_root, tmp_path):
+    """From another working directory: every path a config holds (the
+    data set meta of the training wrapper included) resolves."""
     ckpt, opts, _, _ = trained
-    out = _run([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir',
-                str(tmp_path), '--cfg-options', *opts], cwd=repo_root)
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    out = _run([sys.executable, osp.join(repo_root, 'tools', 'test.py'),
+                osp.join(repo_root, CONFIG), ckpt, '--work-dir',
+                str(tmp_path / 'work'), '--cfg-options', *opts],
+               cwd=str(elsewhere))
     assert 'coco/AP' in out and 'coco/AR' in out
 
 

@@ -142,7 +142,7 @@ def test_baseline_config_is_mmpose_hrnet_w32_recipe(repo_root):
     assert cfg.custom_imports.imports == ['mmpose_ext']
     assert cfg.model.backbone.type == 'HRNet'
     assert cfg.model.backbone.extra.stage4.num_channels == (32, 64, 128, 256)
-    assert cfg.model.backbone.init_cfg.type == 'OptionalPretrained'
+    assert cfg.model.backbone.init_cfg.type == 'CheckedPretrained'
     assert cfg.model.backbone.init_cfg.checkpoint.endswith(
         'hrnet_w32-36af842e.pth')
     assert cfg.codec.input_size == (192, 256)

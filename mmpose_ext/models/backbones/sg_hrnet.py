@@ -1,6 +1,7 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """SG-HRNet: HRNet with segmentation guided modules (Tang et al. 2024)."""
 import copy
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch.nn as nn
@@ -34,11 +35,17 @@ class SegmentationGuidedModule(BaseModule):
             the paper has none. Defaults to ``None``.
         act_cfg (dict, optional): Activation after the 3x3 conv.
             Defaults to ``dict(type='ReLU')``.
-        init_cfg (dict, optional): Initialization config. Defaults to a
-            Normal(std=0.001) init of the 1x1 conv with zero bias, so the
-            logits start near 0 (``s = 0.5`` everywhere and a BCE of ln 2 per
-            pixel) whatever initialises the backbone (ImageNet weights do not
-            cover the SGMs); the 3x3 conv gets ``ConvModule``'s Kaiming init.
+        init_prob (float): The map value ``s`` the module starts from: the
+            1x1 conv gets a Normal(std=0.001) init and the bias
+            ``logit(init_prob)``. The paper does not say; 0.5 (bias 0, a BCE
+            of ln 2 per pixel at init) by default. Near 1 the guided
+            features start close to the unguided ones (an ablation of what
+            halving the high-resolution features at the start costs).
+            Defaults to 0.5.
+        init_cfg (dict, optional): Initialization config. Defaults to the
+            ``init_prob`` init of the 1x1 conv above, applied whatever
+            initialises the backbone (ImageNet weights do not cover the
+            SGMs); the 3x3 conv gets ``ConvModule``'s Kaiming init.
 
     Shapes:
         - input ``x``: (B, C, H, W)
@@ -52,8 +59,15 @@ class SegmentationGuidedModule(BaseModule):
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 init_cfg: Optional[dict] = dict(
-                     type='Normal', std=0.001, override=dict(name='conv2'))):
+                 init_prob: float = 0.5,
+                 init_cfg: Optional[dict] = None):
+        if not 0 < init_prob < 1:
+            raise ValueError(f'init_prob must be in (0, 1), got {init_prob!r}')
+        if init_cfg is None:
+            init_cfg = dict(
+                type='Normal', std=0.001,
+                bias=math.log(init_prob / (1 - init_prob)),
+                override=dict(name='conv2'))
         super().__init__(init_cfg=init_cfg)
         if not (isinstance(in_channels, int) and in_channels > 0):
             raise ValueError(
@@ -130,6 +144,9 @@ class SGHRNet(HRNet):
             Defaults to ``None``.
         sgm_act_cfg (dict, optional): Activation after the SGMs' 3x3 conv.
             Defaults to ``dict(type='ReLU')``.
+        sgm_init_prob (float): Initial map value of every SGM
+            (:class:`SegmentationGuidedModule` ``init_prob``). Defaults to
+            0.5.
         **kwargs: Every other :class:`HRNet` argument (``in_channels``,
             ``conv_cfg``, ``norm_cfg``, ``norm_eval``, ``with_cp``,
             ``zero_init_residual``, ``frozen_stages``, ``init_cfg``).
@@ -173,6 +190,7 @@ class SGHRNet(HRNet):
                  sgm_mid_channels: Optional[int] = None,
                  sgm_norm_cfg: Optional[dict] = None,
                  sgm_act_cfg: Optional[dict] = dict(type='ReLU'),
+                 sgm_init_prob: float = 0.5,
                  **kwargs):
         self._check_extra(extra)
         try:
@@ -210,7 +228,8 @@ class SGHRNet(HRNet):
                 mid_channels=sgm_mid_channels,
                 conv_cfg=conv_cfg,
                 norm_cfg=sgm_norm_cfg,
-                act_cfg=sgm_act_cfg)
+                act_cfg=sgm_act_cfg,
+                init_prob=sgm_init_prob)
         self.num_seg_outputs = len(sgm_names)
         self._freeze_stages()
 

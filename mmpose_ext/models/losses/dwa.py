@@ -43,6 +43,8 @@ class DWAMultiTaskLoss(nn.Module):
       up to date by the runner's ``RuntimeInfoHook``); the accumulated means
       roll over at the first training forward of a new epoch. Outside a
       runner, call :meth:`end_epoch` at the end of each epoch.
+    - ``'fixed'``: no DWA, ``w_n = 1`` always (``L = sum_n lambda_n L_n``);
+      the ablation that shows what DWA contributes.
 
     The ratio ``r`` is scale invariant, so the history holds the scaled task
     losses ``lambda_n L_n`` before DWA weighting.
@@ -71,7 +73,8 @@ class DWAMultiTaskLoss(nn.Module):
         task_scales (Sequence[float], optional): Fixed scale ``lambda_n`` per
             task, all positive. ``None`` means 1 for every task. Defaults to
             ``None``.
-        mode (str): ``'iter'`` or ``'epoch'``. Defaults to ``'iter'``.
+        mode (str): ``'iter'``, ``'epoch'`` or ``'fixed'``. Defaults to
+            ``'iter'``.
         temperature (float): Softmax temperature ``T`` > 0. Defaults to 1.0.
         reduce_across_ranks (bool): All-reduce the task losses across ranks
             before they enter the history. Defaults to ``True``.
@@ -83,7 +86,7 @@ class DWAMultiTaskLoss(nn.Module):
         >>> total = sum(weighted.values())
     """
 
-    _modes = ('iter', 'epoch')
+    _modes = ('iter', 'epoch', 'fixed')
 
     def __init__(self,
                  task_names: Sequence[str] = ('kpt', 'seg'),
@@ -244,6 +247,8 @@ class DWAMultiTaskLoss(nn.Module):
             self.epoch.fill_(epoch)
 
     def _record(self, scaled: Sequence[Tensor]) -> None:
+        if self.mode == 'fixed':
+            return
         step = self._current_iter()
         self.num_steps += 1
         vals = torch.stack([v.detach().to(torch.float64) for v in scaled])

@@ -1,5 +1,8 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """Model utilities (weight initialisers)."""
-from .optional_pretrained import OptionalPretrainedInit  # noqa: F401
+from .checked_pretrained import (CheckedPretrainedInit,  # noqa: F401
+                                 PretrainedUnavailableError, default_init_cfg)
 
-__all__ = ['OptionalPretrainedInit']
+__all__ = [
+    'CheckedPretrainedInit', 'PretrainedUnavailableError', 'default_init_cfg'
+]

@@ -13,7 +13,11 @@ model = dict(
                         num_channels=(4, 8, 16)),
             stage4=dict(num_modules=1, num_blocks=(1, 1, 1, 1),
                         num_channels=(4, 8, 16, 32))),
-        init_cfg=None),
+        # HRNet's own random init (no ImageNet weights at width 4)
+        init_cfg=[
+            dict(type='Normal', std=0.001, layer=['Conv2d']),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+        ]),
     head=dict(in_channels=4, decoder=codec))
 
 # Base pipelines hold the base codec (already substituted): redefine them.

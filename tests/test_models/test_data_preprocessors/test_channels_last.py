@@ -23,6 +23,11 @@ def setup(repo_root, synthetic_coco):
     cfg.merge_from_dict({
         **coco_data_overrides(synthetic_coco),
         **tiny_hrnet_overrides(8),
+        # well-conditioned (PyTorch's default) weights: HRNet's Normal(0.001)
+        # init puts the BN variances near their eps, where fp32 rounding
+        # differences between memory layouts grow to ~1.5% of a gradient;
+        # this test is about the layout, not the initialisation
+        'model.backbone.init_cfg': None,
     })
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     torch.manual_seed(0)

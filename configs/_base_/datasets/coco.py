@@ -1,0 +1,5 @@
+# COCO keypoint meta (17 keypoints, flip pairs, skeleton, sigmas): MMPose's
+# own file, inherited unchanged. Configs reference it as
+# `metainfo=dict(from_file='{{fileDirname}}/.../_base_/datasets/coco.py')`,
+# an absolute path once parsed, so it resolves from any working directory.
+_base_ = ['mmpose::_base_/datasets/coco.py']
