@@ -153,3 +153,206 @@ def test_mismatched_channel_counts_raise_value_error():
         SGHRNet(extra, init_cfg=None)
     with pytest.raises(ValueError, match='in_channels'):
         SegmentationGuidedModule(0)
+
+
+# ---------------------------------------------------------------- placement
+# A tiny HRNet (branch widths 4/8/16/32, one HRModule per stage). Hooks
+# record, for every stage, the inputs of the first HRModule's branches, the
+# outputs of the last HRModule's branches (before its fusion) and the fused
+# outputs of the last HRModule (its ReLU runs once per output branch, in
+# order, and only in the fusion). SGHRNet's pre-fuse path calls the
+# HRModule's branches, fuse layers and ReLU itself, so the hooks see both
+# paths.
+
+
+def _placement_model(position, multiscale=True, num_modules=1):
+    from mmpose_ext.testing import tiny_hrnet_extra
+    extra = tiny_hrnet_extra(4)
+    assert extra['stage4']['num_channels'] == (4, 8, 16, 32)
+    extra['stage4']['multiscale_output'] = multiscale
+    for s in (2, 3, 4):
+        extra[f'stage{s}']['num_modules'] = num_modules
+    torch.manual_seed(0)
+    model = SGHRNet(extra, sgm_position=position, init_cfg=None)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # non-trivial BN statistics for eval mode
+        for name, b in model.named_buffers():
+            if name.endswith('running_mean'):
+                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
+            elif name.endswith('running_var'):
+                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+def _capture(model, x):
+    """Run the model; return (outputs, record) with record[stage] holding
+    'in' (first module's branch inputs), 'branch' (last module's branch
+    outputs, before fusion) and 'fused' (last module's fused outputs)."""
+    record, handles = {}, []
+    for s in (2, 3, 4):
+        stage = getattr(model, f'stage{s}')
+        rec = record[s] = {
+            'in': [None] * len(stage[0].branches),
+            'branch': [None] * len(stage[-1].branches),
+            'fused': []
+        }
+        for j, branch in enumerate(stage[0].branches):
+            handles.append(branch.register_forward_pre_hook(
+                lambda m, a, rec=rec, j=j: rec['in'].__setitem__(
+                    j, a[0].detach().clone())))
+        for j, branch in enumerate(stage[-1].branches):
+            handles.append(branch.register_forward_hook(
+                lambda m, a, o, rec=rec, j=j: rec['branch'].__setitem__(
+                    j, o.detach().clone())))
+        handles.append(stage[-1].relu.register_forward_hook(
+            lambda m, a, o, rec=rec: rec['fused'].append(o.detach().clone())))
+    try:
+        with torch.no_grad():
+            outs = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return outs, record
+
+
+def _zero_map(model, name):
+    """Make SGM `name` output the map sigmoid(-1e4) = 0 everywhere."""
+    conv2 = model.sgms[name].conv2
+    with torch.no_grad():
+        conv2.weight.zero_()
+        conv2.bias.fill_(-1e4)
+    assert torch.sigmoid(torch.tensor(-1e4)).item() == 0.0
+
+
+def _equal(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b)) and len(a) == len(b)
+
+
+def _all_changed(a, b):
+    return len(a) == len(b) and all(
+        (x - y).abs().max() > 1e-4 for x, y in zip(a, b))
+
+
+X = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+
+
+@pytest.mark.parametrize('stage', [2, 3, 4])
+def test_pre_fuse_sgm_sits_between_branches_and_fusion(stage):
+    """sgm_position='pre_fuse': zeroing stage s's map leaves the stage's
+    input and its branch outputs untouched but changes EVERY fused output,
+    the lower-resolution ones included, so the map multiplies the
+    high-resolution features before the multi-resolution fusion (an SGM
+    after the fusion would only touch the high-resolution output, one at
+    the stage input would change the high-resolution branch output).
+    Earlier stages and their maps are unchanged."""
+    model = _placement_model('pre_fuse')
+    names = list(model.sgms.keys())
+    idx = names.index(f'stage{stage}')
+    ref_outs, ref = _capture(model, X)
+    _zero_map(model, f'stage{stage}')
+    outs, rec = _capture(model, X)
+
+    assert (outs[idx] == -1e4).all()
+    assert len(rec[stage]['fused']) == stage  # all branches (multiscale)
+    assert _equal(rec[stage]['in'], ref[stage]['in'])
+    assert _equal(rec[stage]['branch'], ref[stage]['branch'])
+    # the lower-resolution outputs of the stage change (and the high one)
+    assert _all_changed(rec[stage]['fused'][1:], ref[stage]['fused'][1:])
+    assert _all_changed(rec[stage]['fused'][:1], ref[stage]['fused'][:1])
+    for s in range(2, stage):
+        assert _equal(rec[s]['fused'], ref[s]['fused'])
+    assert _equal(outs[:idx], ref_outs[:idx])
+
+
+@pytest.mark.parametrize('stage', [2, 3, 4])
+def test_pre_fuse_fusion_reads_the_guided_features(stage):
+    """With the maps the model predicts (not zeroed): every fused output of
+    stage s is relu(sum_j fuse[i][j](x_j)) with x_0 = branch_0 *
+    sigmoid(seg_logits_s) and x_j (j > 0) the plain branch outputs, i.e.
+    exactly eq. 4 followed by HRNet's fusion; and the fused outputs differ
+    from the fusion of the unguided features."""
+    model = _placement_model('pre_fuse')
+    outs, rec = _capture(model, X)
+    module = getattr(model, f'stage{stage}')[-1]
+    s_map = outs[list(model.sgms.keys()).index(f'stage{stage}')].sigmoid()
+    for guided, expect_equal in ((True, True), (False, False)):
+        x = list(rec[stage]['branch'])
+        if guided:
+            x[0] = x[0] * s_map
+        with torch.no_grad():
+            for i, fused in enumerate(rec[stage]['fused']):
+                y = sum(x[j] if i == j else module.fuse_layers[i][j](x[j])
+                        for j in range(len(x)))
+                ok = torch.allclose(torch.relu(y), fused, rtol=1e-5,
+                                    atol=1e-6)
+                assert ok == expect_equal, (guided, i)
+
+
+@pytest.mark.parametrize('stage', [2, 3, 4])
+def test_stage_input_sgm_guides_the_stage_input(stage):
+    """sgm_position='stage_input': zeroing stage s's map zeroes the input of
+    the stage's high-resolution branch (the others' inputs are untouched),
+    so its branch output changes while the lower branches' outputs before
+    fusion do not (one module per stage); the fused outputs change."""
+    model = _placement_model('stage_input')
+    names = list(model.sgms.keys())
+    idx = names.index(f'stage{stage}')
+    ref_outs, ref = _capture(model, X)
+    _zero_map(model, f'stage{stage}')
+    outs, rec = _capture(model, X)
+
+    assert (outs[idx] == -1e4).all()
+    assert ref[stage]['in'][0].abs().max() > 0
+    assert not rec[stage]['in'][0].any()  # f * 0
+    assert _equal(rec[stage]['in'][1:], ref[stage]['in'][1:])
+    assert _all_changed(rec[stage]['branch'][:1], ref[stage]['branch'][:1])
+    assert _equal(rec[stage]['branch'][1:], ref[stage]['branch'][1:])
+    assert _all_changed(rec[stage]['fused'], ref[stage]['fused'])
+    assert _equal(outs[:idx], ref_outs[:idx])
+
+
+def test_pre_fuse_sgm_is_on_the_last_module_of_a_stage():
+    """With two HRModules per stage, 'pre_fuse' guides the LAST module (the
+    first module's fused outputs are unchanged by a zeroed map), whereas
+    'stage_input' guides the input of the first one (its outputs change)."""
+    for position, first_changes in (('pre_fuse', False),
+                                    ('stage_input', True)):
+        model = _placement_model(position, num_modules=2)
+        firsts = []
+        for zero in (False, True):
+            if zero:
+                _zero_map(model, 'stage3')
+            got = []
+            h = model.stage3[0].register_forward_hook(
+                lambda m, a, o: got.extend(t.clone() for t in o))
+            try:
+                with torch.no_grad():
+                    model(X)
+            finally:
+                h.remove()
+            firsts.append(got)
+        assert len(firsts[0]) == 3
+        if first_changes:
+            assert _all_changed(firsts[1], firsts[0]), position
+        else:
+            assert _equal(firsts[1], firsts[0]), position
+
+
+@pytest.mark.parametrize('multiscale', [True, False])
+def test_final_sgm_only_guides_the_keypoint_feature(multiscale):
+    """Zeroing the final SGM's map zeroes the keypoint feature (f * 0) and
+    nothing else: the stage-2/3/4 maps, the stage-4 branch outputs and, with
+    multiscale_output, the stage-4 lower-resolution outputs are unchanged."""
+    model = _placement_model('pre_fuse', multiscale=multiscale)
+    n = model.num_seg_outputs
+    assert n == 4
+    ref_outs, ref = _capture(model, X)
+    _zero_map(model, 'final')
+    outs, rec = _capture(model, X)
+    assert len(outs) == n + (4 if multiscale else 1)
+    assert (outs[n - 1] == -1e4).all()
+    assert _equal(outs[:n - 1], ref_outs[:n - 1])
+    assert ref_outs[n].abs().max() > 0 and not outs[n].any()
+    assert _equal(outs[n + 1:], ref_outs[n + 1:])  # stage-4 lower branches
+    assert _equal(rec[4]['branch'], ref[4]['branch'])
+    assert _equal(rec[4]['fused'], ref[4]['fused'])  # before the final SGM

@@ -2,7 +2,9 @@
 import io
 import math
 import os.path as osp
+import uuid
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,22 +28,99 @@ def _losses(kpt, seg, requires_grad=False):
 SEQ = [(1.0, 2.0), (0.5, 1.8), (0.4, 0.9), (0.38, 0.8), (0.2, 0.79)]
 
 
-@pytest.mark.parametrize('T', [1.0, 2.0])
-def test_iter_mode_matches_hand_computed_weights(T):
-    dwa = DWAMultiTaskLoss(task_scales=(1.0, 0.002), mode='iter',
+def _np_dwa(recorded, T):
+    """Independent numpy DWA: the weights applied at every step.
+
+    ``recorded[t]`` holds the task losses recorded at step ``t`` (an
+    iteration, or an epoch's mean), shape (steps, N). The weights of step
+    ``t`` are ``N * softmax(r / T)`` with ``r = L(t-1) / L(t-2)``, computed
+    in float64 with a max-shifted softmax, and 1 for the first two steps.
+    """
+    recorded = np.asarray(recorded, dtype=np.float64)
+    steps, n = recorded.shape
+    out = np.ones((steps, n))
+    for t in range(2, steps):
+        z = recorded[t - 1] / recorded[t - 2] / T
+        e = np.exp(z - z.max())
+        out[t] = n * e / e.sum()
+    return out
+
+
+def _np_losses(steps, n, seed):
+    """Positive, falling task losses whose step-to-step ratios differ
+    between tasks and steps (so that an off-by-one in the history or an
+    inverted ratio shows), exactly representable in float32 (what the
+    module receives), so the float64 reference sees the same values."""
+    rng = np.random.default_rng(seed)
+    losses = np.exp(rng.normal(0, 0.3, size=(steps, n))) * np.linspace(
+        1, 0.3, steps)[:, None] * rng.uniform(0.5, 5, size=n)
+    return losses.astype(np.float32).astype(np.float64)
+
+
+def _assert_discriminative(losses, T):
+    """Self-check of the test's power: the wrong readings of the formula
+    (ratio of steps t and t-1, i.e. weights one step early; one step late;
+    inverted ratio; r * T) give weights clearly different from the right
+    ones at some step, far beyond the tolerance of the checks."""
+    ref = _np_dwa(losses, T)
+    late = np.vstack([np.ones((1, losses.shape[1])), ref[:-1]])
+    early = _np_dwa(np.vstack([losses[1:], losses[-1:]]), T)
+    wrongs = [late, early, _np_dwa(1 / losses, T)]
+    if T != 1:
+        wrongs.append(_np_dwa(losses, 1 / T))
+    for wrong in wrongs:
+        assert np.abs(wrong - ref).max() > 1e-2
+
+
+@pytest.mark.parametrize('T', [1.0, 2.0, 0.5])
+@pytest.mark.parametrize('num_tasks', [2, 3])
+def test_iter_mode_weights_equal_numpy_dwa_of_recorded_losses(T, num_tasks):
+    """Per iteration: the weights applied at step t are N softmax(r / T) of
+    the losses fed at steps t-1 and t-2 (1 for the first two steps), and
+    the returned losses are w_n * lambda_n * L_n."""
+    names = ('kpt', 'seg', 'aux')[:num_tasks]
+    scales = (1.0, 0.002, 3.0)[:num_tasks]
+    seq = _np_losses(12, num_tasks, seed=num_tasks)
+    _assert_discriminative(seq, T)
+    expected = _np_dwa(seq, T)
+    dwa = DWAMultiTaskLoss(task_names=names, task_scales=scales, mode='iter',
                            temperature=T)
-    for t, (k, s) in enumerate(SEQ):
-        weighted, w = dwa(_losses(k, s))
-        if t < 2:
-            expected = [1.0, 1.0]  # fewer than two loss values so far
-        else:
-            # ratios are scale free: lambda does not change them
-            expected = _hand_weights(SEQ[t - 1], SEQ[t - 2], T)
-        assert w.tolist() == pytest.approx(expected, rel=1e-6)
-        assert float(w.sum()) == pytest.approx(2.0)
-        assert float(weighted['kpt']) == pytest.approx(expected[0] * k)
-        assert float(weighted['seg']) == pytest.approx(
-            expected[1] * 0.002 * s, rel=1e-6)
+    for t, step in enumerate(seq):
+        losses = {n: torch.tensor(v, dtype=torch.float32)
+                  for n, v in zip(names, step)}
+        weighted, w = dwa(losses)
+        assert w.dtype == torch.float32 and tuple(w.shape) == (num_tasks, )
+        np.testing.assert_allclose(w.numpy(), expected[t], rtol=1e-6,
+                                   atol=1e-7, err_msg=f'step {t}')
+        for i, n in enumerate(names):
+            np.testing.assert_allclose(
+                weighted[n].item(),
+                expected[t][i] * scales[i] * step[i], rtol=1e-6, atol=1e-9)
+        # compute_weights() announces the weights of the NEXT step
+        if t + 1 < len(seq):
+            np.testing.assert_allclose(dwa.compute_weights().numpy(),
+                                       expected[t + 1], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('T', [1.0, 2.0])
+def test_dwa_weights_are_scale_invariant_and_lambda_scales_the_loss(T):
+    """lambda (task_scales) leaves the weights unchanged (r is a ratio of
+    one task's losses) but multiplies that task's returned loss."""
+    seq = _np_losses(10, 2, seed=7)
+    plain = DWAMultiTaskLoss(task_scales=None, temperature=T)
+    scaled = DWAMultiTaskLoss(task_scales=(4.0, 1.6e-6), temperature=T)
+    expected = _np_dwa(seq, T)
+    for t, (k, s) in enumerate(seq):
+        wp_losses, wp = plain(_losses(k, s))
+        ws_losses, ws = scaled(_losses(k, s))
+        np.testing.assert_allclose(ws.numpy(), wp.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ws.numpy(), expected[t], rtol=1e-6)
+        np.testing.assert_allclose(ws_losses['kpt'].item(),
+                                   4.0 * wp_losses['kpt'].item(), rtol=1e-6)
+        np.testing.assert_allclose(ws_losses['seg'].item(),
+                                   1.6e-6 * wp_losses['seg'].item(),
+                                   rtol=1e-6)
+    assert not np.allclose(expected[2:], 1)  # the weights did move
 
 
 def test_faster_falling_task_gets_smaller_weight():
@@ -53,19 +132,41 @@ def test_faster_falling_task_gets_smaller_weight():
 
 
 @pytest.mark.parametrize('T', [1.0, 2.0])
-def test_epoch_mode_matches_hand_computed_weights(T):
-    dwa = DWAMultiTaskLoss(mode='epoch', temperature=T)
-    epochs = [[(1.0, 2.0), (0.8, 1.6)], [(0.6, 1.5), (0.4, 1.3)],
-              [(0.3, 1.0), (0.3, 1.0)], [(0.3, 0.9)]]
-    means = [[sum(v[i] for v in ep) / len(ep) for i in range(2)]
-             for ep in epochs]
+@pytest.mark.parametrize('roll', ['end_epoch', 'message_hub'])
+def test_epoch_mode_weights_equal_numpy_dwa_of_epoch_means(T, roll):
+    """Per epoch: the weights are constant within epoch e and equal
+    N softmax(r / T) of the MEAN losses of epochs e-1 and e-2 (1 in the
+    first two epochs); epochs of different lengths, closed either by
+    end_epoch() or by the runner's epoch in the MessageHub."""
+    from mmengine.logging import MessageHub
+    # a new hub becomes the current instance that the module reads
+    hub = MessageHub.get_instance(f'test_dwa_epoch_numpy_{uuid.uuid4().hex}')
+    rng = np.random.default_rng(int(T * 10))
+    lengths = [3, 1, 4, 2, 5, 3]
+    epochs = [_np_losses(n, 2, seed=int(rng.integers(1000)))
+              for n in lengths]
+    means = np.stack([ep.mean(axis=0) for ep in epochs])
+    _assert_discriminative(means, T)
+    expected = _np_dwa(means, T)
+    # the last iteration's losses instead of the epoch means: other weights
+    last = np.stack([ep[-1] for ep in epochs])
+    assert (np.abs(_np_dwa(last, T) - expected)[2:].max(axis=1) > 1e-3).all()
+
+    dwa = DWAMultiTaskLoss(task_scales=(1.0, 0.01), mode='epoch',
+                           temperature=T)
     for e, ep in enumerate(epochs):
-        expected = [1., 1.] if e < 2 else _hand_weights(
-            means[e - 1], means[e - 2], T)
-        for k, s in ep:  # constant within an epoch
-            _, w = dwa(_losses(k, s))
-            assert w.tolist() == pytest.approx(expected, rel=1e-6)
-        dwa.end_epoch()
+        if roll == 'message_hub':
+            hub.update_info('epoch', e)
+        for k, s in ep:
+            weighted, w = dwa(_losses(k, s))
+            np.testing.assert_allclose(w.numpy(), expected[e], rtol=1e-6,
+                                       err_msg=f'epoch {e}')
+            np.testing.assert_allclose(
+                weighted['seg'].item(),
+                expected[e][1] * 0.01 * s, rtol=1e-6)
+        if roll == 'end_epoch':
+            dwa.end_epoch()
+    assert not np.allclose(expected[2:], 1)
 
 
 def test_epoch_mode_follows_the_runner_epoch():
