@@ -52,7 +52,7 @@ train_pipeline = [
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='RandomHalfBody'),
-    dict(**_base_.sadi_random_bbox_transform),
+    _base_.sadi_random_bbox_transform,
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=target_codec),
     dict(type='PackPoseInputs'),
@@ -63,7 +63,7 @@ train_dataloader = dict(
         dataset_type='CocoDataset',
         # stated on the wrapper too, where MMPose's init_model() looks for
         # it (without it a model built from this config gets COCO's meta)
-        metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
+        metainfo=dict(from_file='{{fileDirname}}/_base_/datasets/coco.py'),
         pipeline=train_pipeline))
 
 # fault tolerance (configs/_base_/fault_tolerance.py, docs/reliability.md)

@@ -62,7 +62,7 @@ train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
-    dict(**_base_.sadi_random_bbox_transform, shift_prob=0),
+    _base_.sadi_random_bbox_transform,
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=target_codec),
     dict(type='PackPoseInputs'),
@@ -73,7 +73,7 @@ train_dataloader = dict(
         dataset_type='MpiiDataset',
         # stated on the wrapper too, where MMPose's init_model() looks for
         # it (without it a model built from this config gets COCO's meta)
-        metainfo=dict(from_file='configs/_base_/datasets/mpii.py'),
+        metainfo=dict(from_file='{{fileDirname}}/_base_/datasets/mpii.py'),
         pipeline=train_pipeline))
 
 # fault tolerance (configs/_base_/fault_tolerance.py, docs/reliability.md)

@@ -7,14 +7,15 @@ import pytest
 import torch
 from mmpose.registry import MODELS
 
-from .helpers import by_type, load_repo_config
+from .helpers import (assert_spread_matches_clipped_normals, by_type,
+                      load_repo_config)
 
 MPII = 'configs/sadi_net_mpii.py'
 LSP = 'configs/sadi_net_lsp.py'
 COCO = 'configs/sadi_net_coco.py'
 ABL = 'configs/ablations/sadi_net_mpii_{}.py'
 ABLATIONS = ('hourglass', 'rfm', 'hourglass-sfm-dlm', 'loss-mse',
-             'loss-joint', 'loss-joint-rle')
+             'loss-joint', 'loss-joint-no-rle')
 
 
 @pytest.mark.parametrize('path,k,size,hm', [
@@ -39,7 +40,13 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     assert head.type == 'DLMHead' and head.num_keypoints == k
     assert head.in_channels == neck.out_channels
     assert 'num_stages' not in head  # no CPMHead/HeatmapHead leftovers
-    assert head.lambda_dlm == 0.1 and head.predict_from == 'heatmap'
+    assert head.predict_from == 'heatmap'
+    # the DLM: RLE's likelihood on (lambda / rle_weight = 100, the
+    # likelihood in charge of mu), rendered from the RLE loss's own flow
+    assert (head.lambda_dlm, head.rle_weight) == (1e-5, 1e-7)
+    assert head.loss_rle.type == 'RLELoss'
+    assert head.loss_rle.q_distribution == 'gaussian'
+    assert head.renderer.type == 'FlowLatticeRenderer'
     assert head.decoder.type == 'MSRAHeatmap'
     assert tuple(head.decoder.input_size) == size
     assert tuple(head.decoder.heatmap_size) == hm
@@ -53,8 +60,10 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     for loader in ('val_dataloader', 'test_dataloader'):
         vp = cfg[loader].dataset.pipeline
         assert tuple(by_type(vp, 'TopdownAffine').input_size) == size
-    aug = by_type(pipe, 'RandomBBoxTransform')
-    assert tuple(aug.scale_factor) == (0.75, 1.25) and aug.rotate_factor == 30
+    # the stacked hourglass's augmentation (Newell's code: rotation 30
+    # with probability 0.4, scale 0.25, both clipped normals)
+    assert_spread_matches_clipped_normals(
+        by_type(pipe, 'RandomBBoxTransform'), 30, 0.25, rotate_prob=0.4)
     assert by_type(pipe, 'RandomFlip').direction == 'horizontal'
 
     # the paper: Adam 1e-3, x0.1 at 170/200, 210 epochs
@@ -110,12 +119,12 @@ def test_coco_metric_with_detections(repo_root):
 
 
 @pytest.mark.parametrize('name,block,neck,with_dlm,lam,rle', [
-    ('hourglass', 'basic', False, False, 0.1, 0.0),
-    ('rfm', 'rfm', False, False, 0.1, 0.0),
-    ('hourglass-sfm-dlm', 'basic', True, True, 0.1, 0.0),
+    ('hourglass', 'basic', False, False, 1e-5, 1e-7),
+    ('rfm', 'rfm', False, False, 1e-5, 1e-7),
+    ('hourglass-sfm-dlm', 'basic', True, True, 1e-5, 1e-7),
     ('loss-mse', 'rfm', True, True, 0.0, 0.0),
-    ('loss-joint', 'rfm', True, True, 0.1, 0.0),
-    ('loss-joint-rle', 'rfm', True, True, 0.1, 1e-3),
+    ('loss-joint', 'rfm', True, True, 1e-5, 1e-7),
+    ('loss-joint-no-rle', 'rfm', True, True, 1e-5, 0.0),
 ])
 def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
     cfg = load_repo_config(repo_root, ABL.format(name))
