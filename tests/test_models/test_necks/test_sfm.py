@@ -117,3 +117,95 @@ def test_mismatched_scale_channels_raise():
         SpatialFusionModule(in_channels=(8, 0, 32, 64))
     with pytest.raises(ValueError, match='local_softmax_dim'):
         SpatialFusionModule(**TINY, local_softmax_dim='x')
+
+
+def _pair_with(switches):
+    """A full SFM and one with ``switches``, sharing every weight the second
+    has (the global-attention layers are absent without global attention),
+    both initialised and in eval mode (BN with running statistics 0 / 1)."""
+    torch.manual_seed(0)
+    full = SpatialFusionModule(**TINY)
+    full.init_weights()
+    other = SpatialFusionModule(**TINY, **switches)
+    keys = other.state_dict().keys()
+    other.load_state_dict({k: v for k, v in full.state_dict().items()
+                           if k in keys})
+    return full.eval(), other.eval()
+
+
+def _zero_redistribution(neck):
+    """G_i = ReLU(BN(conv(fused))) with zero conv weights is exactly 0."""
+    with torch.no_grad():
+        for m in neck.redistribute:
+            m.conv.weight.zero_()
+            if m.conv.bias is not None:
+                m.conv.bias.zero_()
+
+
+def test_global_attention_switch_removes_exactly_the_global_branch():
+    full, no_global = _pair_with(dict(with_global_attn=False))
+    assert not hasattr(no_global, 'score_convs')
+    feats = _feats()
+    with torch.no_grad():
+        _, a = full((_heatmaps(), feats))
+        _, b = no_global((_heatmaps(), feats))
+    # same weights otherwise: the global branch changes the output ...
+    assert not torch.allclose(a, b, atol=1e-4)
+    # ... and it is the only difference: with G_i = 0, F_i + G_i = F_i
+    _zero_redistribution(full)
+    with torch.no_grad():
+        _, c = full((_heatmaps(), feats))
+    assert torch.allclose(c, b, atol=1e-6)
+
+
+def test_global_residual_switch_drops_the_input_features():
+    full, no_res = _pair_with(dict(global_residual=False))
+    feats = _feats()
+    with torch.no_grad():
+        _, a = full((_heatmaps(), feats))
+        _, b = no_res((_heatmaps(), feats))
+    assert not torch.allclose(a, b, atol=1e-4)
+    # without the residual the scales reach the head only through G_i: with
+    # G_i = 0 the output no longer depends on the input at all, while the
+    # residual model still does
+    _zero_redistribution(full)
+    _zero_redistribution(no_res)
+    other = _feats()
+    with torch.no_grad():
+        _, r1 = no_res((_heatmaps(), feats))
+        _, r2 = no_res((_heatmaps(), other))
+        _, f1 = full((_heatmaps(), feats))
+        _, f2 = full((_heatmaps(), other))
+    assert torch.allclose(r1, r2, atol=1e-6)
+    assert not torch.allclose(f1, f2, atol=1e-4)
+
+
+@pytest.mark.parametrize('chosen', [0, 2])
+def test_forced_attention_makes_the_fused_map_one_scales_map(chosen):
+    """Score convs with zero weights and a bias of +50 for one scale give
+    softmax weights ~1 / ~e-50: the fused map is that scale's lateral
+    (upsampled) and ignores every other scale."""
+    torch.manual_seed(0)
+    neck = SpatialFusionModule(**TINY)
+    neck.init_weights()
+    neck.eval()
+    with torch.no_grad():
+        for i, conv in enumerate(neck.score_convs):
+            conv.weight.zero_()
+            conv.bias.fill_(50.0 if i == chosen else 0.0)
+    feats = list(_feats())
+    with torch.no_grad():
+        fused, weights = neck.global_attention(feats)
+        assert torch.allclose(weights[:, chosen], torch.ones(2, 16, 16))
+        lateral = torch.nn.functional.interpolate(
+            neck.laterals[chosen](feats[chosen]), size=(16, 16),
+            mode='bilinear', align_corners=False)
+        assert torch.allclose(fused, lateral, atol=1e-6)
+        for k in range(len(feats)):
+            perturbed = list(feats)
+            perturbed[k] = feats[k] + 3 * torch.randn_like(feats[k])
+            fused_k, _ = neck.global_attention(perturbed)
+            if k == chosen:
+                assert not torch.allclose(fused_k, fused, atol=1e-3)
+            else:
+                assert torch.allclose(fused_k, fused, atol=1e-6)
