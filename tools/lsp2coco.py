@@ -10,13 +10,17 @@ The json can be loaded with MMPose's ``CocoDataset`` and the LSP meta::
 It reads the file with :func:`mmpose_ext.datasets.lsp.load_lsp_joints`, so
 both conventions are handled as in ``LspDataset``: COCO ``v`` = 2 for a
 visible joint, 1 for an occluded (still annotated) joint, 0 for a joint
-without finite coordinates (stored as 0, 0). ``bbox`` is the tight box of
-the labelled joints (xywh), ``area`` its area.
+without finite coordinates (stored as 0, 0). ``bbox`` is the tight box
+(xywh) of the joints ``LspDataset`` boxes by default (``--bbox-joints
+auto``: the visible joints for LSP-extended, as CPM centres LSPET people,
+all labelled joints for LSP; see :mod:`mmpose_ext.datasets.lsp`), ``area``
+its area.
 
 Usage::
 
     python tools/lsp2coco.py DATA_ROOT OUT_JSON [--variant auto|lsp|lspet]
         [--split train|test|all] [--num-test N] [--img-dir images]
+        [--bbox-joints auto|visible|labelled]
 """
 import argparse
 import json
@@ -27,7 +31,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmpose_ext.datasets.lsp import IMG_NAME_TMPL, load_lsp_joints  # noqa
+from mmpose_ext.datasets.lsp import (BBOX_JOINTS, IMG_NAME_TMPL,  # noqa
+                                     load_lsp_joints, lsp_bbox_joints,
+                                     lsp_joint_boxes)
 from mmpose_ext.datasets.lsp_meta import LSP_METAINFO  # noqa: E402
 
 
@@ -36,10 +42,13 @@ def convert(data_root: str,
             variant: str = 'auto',
             split: str = 'all',
             num_test=None,
-            img_dir: str = 'images') -> dict:
+            img_dir: str = 'images',
+            bbox_joints: str = 'auto') -> dict:
     """Write the COCO-style json and return it."""
     mat = osp.join(data_root, 'joints.mat')
     coords, labelled, occluded, variant = load_lsp_joints(mat, variant)
+    boxes = lsp_joint_boxes(
+        coords, lsp_bbox_joints(labelled, occluded, variant, bbox_joints))
     n = len(coords)
     if num_test is None:
         num_test = n // 2 if variant == 'lsp' else 0
@@ -67,10 +76,8 @@ def convert(data_root: str,
         v = np.where(lab, np.where(occluded[index], 1, 2), 0)
         xy = np.where(lab[:, None], coords[index], 0)
         kpts = np.concatenate([xy, v[:, None]], -1)
-        pts = coords[index][lab]
-        x1, y1 = pts.min(0) if len(pts) else (0., 0.)
-        x2, y2 = pts.max(0) if len(pts) else (1., 1.)
-        w, h = max(float(x2 - x1), 1.), max(float(y2 - y1), 1.)
+        x1, y1, x2, y2 = (float(t) for t in boxes[index])
+        w, h = max(x2 - x1, 1.), max(y2 - y1, 1.)
         image_id = index + 1
         images.append(dict(id=image_id, file_name=file_name, width=width,
                            height=height))
@@ -104,9 +111,12 @@ def main():
                         help='test split size (default: N/2 for LSP, 0 for '
                         'LSPET)')
     parser.add_argument('--img-dir', default='images')
+    parser.add_argument('--bbox-joints', default='auto', choices=BBOX_JOINTS,
+                        help='joints the person box encloses (default: the '
+                        'visible ones for LSPET, all for LSP)')
     args = parser.parse_args()
     coco = convert(args.data_root, args.out_file, args.variant, args.split,
-                   args.num_test, args.img_dir)
+                   args.num_test, args.img_dir, args.bbox_joints)
     print(f'wrote {len(coco["annotations"])} people to {args.out_file}')
 
 

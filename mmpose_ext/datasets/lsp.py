@@ -12,7 +12,8 @@ LSPET (10k)   14 x 3 x N   1 = **visible**, 0 = occluded        im00001.jpg
 ============  ===========  ==================================  ============
 
 (The LSP README calls the row "visibility", but the released file is
-inverted; Convolutional Pose Machines' ``genLSP.m`` flips it for LSP only.)
+inverted; Convolutional Pose Machines' ``training/genJSON.m`` flips it for
+LSP only: ``oriTrTe.joints(3,:,:) = 1 - oriTrTe.joints(3,:,:)``.)
 Both are converted to one convention: every joint with finite coordinates is
 *labelled*: ``keypoints_visible`` = 1 (MMPose's meaning: the joint is used
 in the loss and the metric; LSP annotates occluded joints too and the
@@ -21,9 +22,37 @@ separately as ``keypoints_occluded`` (1 = occluded) for analysis.
 ``occluded_as_invisible=True`` sets ``keypoints_visible`` = 0 for occluded
 joints instead (they are then ignored by the loss and by the metric).
 
+**Occluded LSPET joints and the person box.** LSPET's occluded joints (flag
+0) are often rough guesses and can lie off the person or outside the image.
+The reference LSP tooling, Convolutional Pose Machines
+(shihenw/convolutional-pose-machines-release, ``training/genJSON.m``,
+branch ``'LEEDS'``), treats them in two ways:
+
+* the person centre ``objpos`` of an LSPET image is the midpoint of the
+  min / max of the joints whose flag is 1 only (``invisible =
+  (joint_self(:,3) == 0)``; "lspet is not tightly cropped"), and its scale
+  (``insertMPILikeScale``) uses visible limbs and the extent of visible
+  joints only. So occluded joints do **not** define the box here either:
+  ``bbox_joints='auto'`` (the default) means ``'visible'`` for LSPET (the
+  tight box of the visible joints; all labelled joints if none is visible)
+  and ``'labelled'`` for LSP (whose occluded joints are annotated where the
+  joint is; CPM centres LSP on the image centre, the images being tight
+  crops). ``bbox_joints='labelled'`` restores the box of all joints.
+* occluded joints still count in the **loss**: CPM's data layer draws a
+  target Gaussian for every joint whose flag is 0 or 1 and only skips joints
+  outside the image (``cpm_data_transformer.cpp``, ``ReadMetaData``: "2
+  means cropped, 0 means occluded by still on image"; ``generateLabelMap``:
+  ``isVisible <= 1``; as in CMU-Perceptual-Computing-Lab/caffe_train), and
+  bearpaw/pytorch-pose's ``pose/datasets/lsp.py`` (reading CPM's json)
+  draws every joint with a positive x, the visibility test commented out.
+  So they stay labelled by default (``occluded_as_invisible=False``); an
+  off-image joint gets no target from MMPose's heatmap codecs anyway once
+  the crop no longer contains it.
+
 Coordinates are used as stored (no MATLAB 1-based shift; set
-``coordinate_offset=1`` to subtract one). LSP has no person boxes: the box is
-the tight box of the labelled joints times ``bbox_padding`` (the pipeline's
+``coordinate_offset=1`` to subtract one, as CPM's C++ reader does). LSP has
+no person boxes: the box is the tight box of the joints chosen by
+``bbox_joints`` times ``bbox_padding`` (the pipeline's
 ``GetBBoxCenterScale`` pads it again). LSP's standard split is the first
 1000 images for training and the last 1000 for testing: ``split`` selects
 ``'train'`` (all but the last ``num_test``), ``'test'`` / ``'val'`` (the last
@@ -44,6 +73,7 @@ from .lsp_meta import LSP_METAINFO
 
 VARIANTS = ('auto', 'lsp', 'lspet')
 SPLITS = ('train', 'val', 'test', 'all')
+BBOX_JOINTS = ('auto', 'visible', 'labelled')
 IMG_NAME_TMPL = dict(lsp='im{:04d}.jpg', lspet='im{:05d}.jpg')
 
 
@@ -101,6 +131,52 @@ def load_lsp_joints(path: str,
     return coords, labelled, occluded & labelled, found
 
 
+def lsp_bbox_joints(labelled: np.ndarray, occluded: np.ndarray,
+                    variant: str, bbox_joints: str = 'auto') -> np.ndarray:
+    """Which joints define each person's box (see the module docstring).
+
+    Args:
+        labelled (np.ndarray): (N, 14) bool, joints with coordinates.
+        occluded (np.ndarray): (N, 14) bool, occluded joints.
+        variant (str): ``'lsp'`` or ``'lspet'``.
+        bbox_joints (str): ``'visible'`` (labelled and not occluded; all
+            labelled joints of a person without a visible one),
+            ``'labelled'``, or ``'auto'``: ``'visible'`` for LSPET,
+            ``'labelled'`` for LSP. Defaults to ``'auto'``.
+
+    Returns:
+        np.ndarray: (N, 14) bool.
+    """
+    if bbox_joints not in BBOX_JOINTS:
+        raise ValueError(f'bbox_joints must be one of {BBOX_JOINTS}, got '
+                         f'{bbox_joints!r}')
+    if bbox_joints == 'auto':
+        bbox_joints = 'visible' if variant == 'lspet' else 'labelled'
+    if bbox_joints == 'labelled':
+        return labelled.copy()
+    visible = labelled & ~occluded
+    return np.where(visible.any(1, keepdims=True), visible, labelled)
+
+
+def lsp_joint_boxes(coords: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Tight boxes of the chosen joints.
+
+    Args:
+        coords (np.ndarray): (N, 14, 2) joint coordinates.
+        use (np.ndarray): (N, 14) bool, the joints to enclose.
+
+    Returns:
+        np.ndarray: (N, 4) float32 boxes x1, y1, x2, y2 (zeros for a person
+        without any chosen joint).
+    """
+    sel = use[..., None]
+    lo = np.where(sel, coords, np.inf).min(1)
+    hi = np.where(sel, coords, -np.inf).max(1)
+    boxes = np.concatenate([lo, hi], 1).astype(np.float32)
+    boxes[~use.any(1)] = 0
+    return boxes
+
+
 @DATASETS.register_module()
 class LspDataset(BaseCocoStyleDataset):
     """Leeds Sports Pose (LSP) and LSP-extended for top-down pose estimation.
@@ -119,6 +195,10 @@ class LspDataset(BaseCocoStyleDataset):
             and 0 for LSPET (a training set).
         occluded_as_invisible (bool): Give occluded joints
             ``keypoints_visible = 0``. Defaults to False.
+        bbox_joints (str): Joints that define the person box: ``'auto'``
+            (``'visible'`` for LSPET, ``'labelled'`` for LSP, following
+            CPM's ``genJSON.m``), ``'visible'`` or ``'labelled'``.
+            Defaults to ``'auto'``.
         bbox_padding (float): Factor applied to the tight joint box.
             Defaults to 1.0.
         coordinate_offset (float): Subtracted from the stored coordinates.
@@ -145,6 +225,7 @@ class LspDataset(BaseCocoStyleDataset):
                  split: str = 'all',
                  num_test: Optional[int] = None,
                  occluded_as_invisible: bool = False,
+                 bbox_joints: str = 'auto',
                  bbox_padding: float = 1.0,
                  coordinate_offset: float = 0.0,
                  img_name_tmpl: Optional[str] = None,
@@ -159,6 +240,9 @@ class LspDataset(BaseCocoStyleDataset):
                                      or num_test < 0):
             raise ValueError(
                 f'num_test must be an int >= 0, got {num_test!r}')
+        if bbox_joints not in BBOX_JOINTS:
+            raise ValueError(f'bbox_joints must be one of {BBOX_JOINTS}, '
+                             f'got {bbox_joints!r}')
         if not bbox_padding > 0:
             raise ValueError(f'bbox_padding must be > 0, got {bbox_padding}')
         if kwargs.get('bbox_file'):
@@ -168,6 +252,7 @@ class LspDataset(BaseCocoStyleDataset):
         self.split = split
         self.num_test = num_test
         self.occluded_as_invisible = occluded_as_invisible
+        self.bbox_joints = bbox_joints
         self.bbox_padding = float(bbox_padding)
         self.coordinate_offset = float(coordinate_offset)
         self.img_name_tmpl = img_name_tmpl
@@ -195,6 +280,9 @@ class LspDataset(BaseCocoStyleDataset):
         coords, labelled, occluded, variant = load_lsp_joints(
             self.ann_file, self.variant)
         coords = coords - self.coordinate_offset
+        boxes = lsp_joint_boxes(
+            coords,
+            lsp_bbox_joints(labelled, occluded, variant, self.bbox_joints))
         tmpl = self.img_name_tmpl or IMG_NAME_TMPL[variant]
         img_dir = self.data_prefix.get('img', '') or ''
 
@@ -211,12 +299,7 @@ class LspDataset(BaseCocoStyleDataset):
             if self.occluded_as_invisible:
                 vis &= ~occluded[index]
             kpts = coords[index]
-            if vis.any():
-                pts = kpts[labelled[index]]
-                x1, y1 = pts.min(0)
-                x2, y2 = pts.max(0)
-            else:
-                x1 = y1 = x2 = y2 = 0.
+            x1, y1, x2, y2 = boxes[index]
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             w = max(x2 - x1, 1.) * self.bbox_padding
             h = max(y2 - y1, 1.) * self.bbox_padding
