@@ -142,11 +142,17 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     _model_opts(p, multi=False)
     _common(p)
 
-    p = sub.add_parser('learn', help='baseline vs paper model on generated '
-                       'data')
-    p.add_argument('--pairs', nargs='+', default=['hrnet', 'sadi'],
-                   choices=['hrnet', 'sadi'])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p = sub.add_parser('learn', help='baselines vs paper models on '
+                       'generated data, several seeds')
+    from mmpose_ext.benchmark.learn import GROUPS
+    p.add_argument('--groups', '--pairs', dest='groups', nargs='+',
+                   default=['hrnet', 'sadi'], choices=sorted(GROUPS))
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--models', nargs='+', default=None,
+                   help='only these models of the groups (by name)')
+    p.add_argument('--merge', nargs='+', metavar='JSON', default=None,
+                   help='no training: join earlier --out files (same '
+                   'settings) into one table')
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--width', type=int, default=16)
     p.add_argument('--batch', type=int, default=16)
@@ -330,16 +336,26 @@ def _run(args, argv):
             work_dir=args.work_dir,
             log=log)
         text = format_pipeline(res)
+    elif args.command == 'learn' and args.merge:
+        from mmpose_ext.benchmark.learn import format_learn, merge_learn
+        results = []
+        for path in args.merge:
+            with open(path) as f:
+                results.append(json.load(f))
+        res = merge_learn(results)
+        text = format_learn(res)
     elif args.command == 'learn':
         from mmpose_ext.benchmark.learn import format_learn, run_learn
         sizes = {}
-        if args.hrnet_input:
-            sizes['hrnet'] = tuple(args.hrnet_input)
-        if args.sadi_input:
-            sizes['sadi'] = tuple(args.sadi_input)
+        for group in args.groups:
+            size = args.hrnet_input if group.startswith('hrnet') else \
+                args.sadi_input
+            if size:
+                sizes[group] = tuple(size)
         res = run_learn(
-            pairs=args.pairs,
+            groups=args.groups,
             seeds=args.seeds,
+            models=args.models,
             width=args.width,
             iters=args.iters,
             batch_size=args.batch,

@@ -141,39 +141,71 @@ def test_pipeline(bench, tmp_path, capsys, monkeypatch, repo_root):
 def test_learn(bench, tmp_path, capsys, repo_root):
     out = str(tmp_path / 'learn.json')
     bench['main']([
-        'learn', '--pairs', 'hrnet', 'sadi', '--iters', '2', '--width', '4',
-        '--batch', '2', '--num-train', '3', '--num-val', '2', '--stacks',
-        '1', '--hrnet-input', '64', '64', '--sadi-input', '64', '64',
-        '--out', out, '--work-dir',
+        'learn', '--groups', 'hrnet', 'sadi', '--seeds', '0', '1',
+        '--iters', '2', '--width', '4', '--batch', '2', '--num-train', '3',
+        '--num-val', '2', '--stacks', '1', '--hrnet-input', '64', '64',
+        '--sadi-input', '64', '64', '--out', out, '--work-dir',
         str(tmp_path / 'work'), *ONE, '--cfg-options',
         'train_dataloader.batch_size=1'
     ])
     text = capsys.readouterr().out
-    _table_header(text, 'pair', 'model', 'metric', 'seed 0',
-                  'vs baseline')
-    models = ['HRNet (MMPose)', 'SG-HRNet', 'Hourglass (ablation)',
-              'RFM (ablation)', 'SADI-Net']
-    for name in models:
+    _table_header(text, 'group', 'model', 'metric', 'seed 0', 'seed 1',
+                  'mean', 'std', 'vs baseline', 'verdict')
+    models = ['HRNet (SG recipe)', 'SG-HRNet, no DWA', 'SG-HRNet',
+              'Hourglass (ablation)', 'RFM (ablation)', 'SADI-Net']
+    for name in models + ['SADI-Net [mu]', 'SADI-Net [average]']:
         assert name in text
     res = json.load(open(out))
     assert res['cfg_options'] == {'train_dataloader.batch_size': 1}
-    assert [r['model'] for r in res['runs']] == models
+    # every model, every seed, in order
+    assert [(r['model'], r['seed']) for r in res['runs']] == [
+        (m, s) for g in (models[:3], models[3:]) for s in (0, 1) for m in g]
     for r in res['runs']:
-        value = r['metrics'][res['pairs'][r['pair']]['metric']]
-        assert math.isfinite(value)
-        assert r['seconds'] > 0
-    for pair in ('hrnet', 'sadi'):
-        s = res['pairs'][pair]
-        assert 0 <= min(s['mean'].values()) <= max(s['mean'].values()) <= 100
-        assert len(s['diff_per_seed']) == 1
-        assert s['vs_baseline'][s['models'][-1]] == s['diff_per_seed']
+        assert math.isfinite(r['value']) and r['seconds'] > 0
+    sadi = [r for r in res['runs'] if r['model'] == 'SADI-Net']
+    assert all(set(r['eval_values']) == {'mu', 'average'} for r in sadi)
+    for group in ('hrnet', 'sadi'):
+        rows = res['groups'][group]['rows']
+        base = res['groups'][group]['baseline']
+        for name, e in rows.items():
+            assert e['seeds'] == [0, 1] and len(e['values']) == 2
+            assert e['min'] <= e['mean'] <= e['max']
+            if name != base:
+                vs = e['vs_baseline']
+                # paired with the baseline seed by seed
+                assert vs['diffs'] == pytest.approx(
+                    [v - b for v, b in zip(e['values'],
+                                           rows[base]['values'])])
+                assert vs['verdict'] in ('better', 'worse', 'no difference')
     # SG-HRNet's size-dependent settings were rescaled for 16x16 heatmaps
     from mmengine.config import Config
     lam = Config.fromfile(osp.join(repo_root, SG)).model.head.\
         multi_task_loss.task_scales[1]
-    sg = res['runs'][1]['rescaled']
+    sg = [r for r in res['runs'] if r['model'] == 'SG-HRNet'][0]['rescaled']
     assert sg['disk_radius'] == pytest.approx(5 * 16 / 48)
     assert sg['task_scales'][1] == pytest.approx(lam * (64 * 48 / 256)**2)
+
+    # runs split over processes join into the same table
+    part = str(tmp_path / 'part.json')
+    res2 = dict(res, runs=[r for r in res['runs'] if r['seed'] == 1])
+    res1 = dict(res, runs=[r for r in res['runs'] if r['seed'] == 0])
+    json.dump(res1, open(out, 'w'))
+    json.dump(res2, open(part, 'w'))
+    merged = bench['main'](['learn', '--merge', out, part, *ONE])
+    assert merged['groups'] == res['groups']
+    with pytest.raises(ValueError, match='appears twice'):
+        bench['main'](['learn', '--merge', out, out, *ONE])
+
+
+def test_learn_verdict_needs_agreeing_seeds_beyond_the_spread():
+    from mmpose_ext.benchmark.learn import _verdict
+    assert _verdict([3.0, 2.5, 3.5], 0.5, 0.6) == 'better'
+    assert _verdict([-3.0, -2.5, -3.5], 0.5, 0.6) == 'worse'
+    # one seed disagrees: no difference, however large the mean
+    assert _verdict([9.0, 8.0, -0.5], 0.5, 0.6) == 'no difference'
+    # all agree but within a model's spread: no difference
+    assert _verdict([1.0, 1.2, 0.8], 2.0, 0.3) == 'no difference'
+    assert _verdict([1.0], None, None) == 'too few seeds'
 
 
 def test_learn_config(repo_root, tmp_path):
@@ -182,7 +214,9 @@ def test_learn_config(repo_root, tmp_path):
         SG, str(tmp_path), str(tmp_path / 'w'), width=8,
         input_size=(96, 128), iters=50, batch_size=4, lr=1e-3, seed=3)
     assert cfg.model.backbone.extra.stage4.num_channels == (8, 16, 32, 64)
-    assert cfg.model.backbone.init_cfg is None
+    # HRNet's own random initialisation, not PyTorch's default
+    assert cfg.model.backbone.init_cfg[0] == dict(
+        type='Normal', std=0.001, layer=['Conv2d'])
     assert cfg.model.head.decoder.input_size == (96, 128)
     assert cfg.model.head.decoder.heatmap_size == (24, 32)
     assert cfg.train_cfg == dict(by_epoch=False, max_iters=50,
