@@ -16,7 +16,7 @@ Groups (:data:`GROUPS`; the FIRST model of each is its baseline):
   (``configs/sadi_net_mpii.py``), the latter also evaluated from its
   regressed means and from the confidence-weighted average of its two
   heatmaps; PCKh@0.5 (MpiiPCKAccuracy, flip + six-scale test);
-* ``sadi-lambda``: SADI-Net's DLM loss weight.
+* ``sadi-loss``: SADI-Net's DLM loss weights.
 
 All models of a group get the same generated data, the same seeds, the same
 number of iterations, batch size, optimizer (Adam, the papers' lr 1e-3) and
@@ -113,8 +113,10 @@ GROUPS = {
         claim='SADI-Net paper (MPII PCKh@0.5, ablations): Hourglass 88.9, '
         'RFM 89.6, Hourglass+SFM+DLM 89.7; full SADI-Net 92.1 on the test '
         'set'),
-    # the DLM loss weight; lambda = 0.1 is the 'sadi' group's SADI-Net
-    'sadi-lambda':
+    # the DLM's loss weights (the defaults, lambda 1e-5 and rle_weight
+    # 1e-7, are the 'sadi' group's SADI-Net): without L_dlm, L_dlm 100x,
+    # the likelihood's pull on the hourglass 10x, without the likelihood
+    'sadi-loss':
     dict(
         models=(
             dict(name='RFM (ablation)',
@@ -122,12 +124,15 @@ GROUPS = {
             dict(name='SADI-Net, lambda 0',
                  config='configs/sadi_net_mpii.py',
                  cfg_options={'model.head.lambda_dlm': 0.0}),
-            dict(name='SADI-Net, lambda 0.3',
+            dict(name='SADI-Net, lambda 1e-3',
                  config='configs/sadi_net_mpii.py',
-                 cfg_options={'model.head.lambda_dlm': 0.3}),
-            dict(name='SADI-Net, lambda 1',
+                 cfg_options={'model.head.lambda_dlm': 1e-3}),
+            dict(name='SADI-Net, rle 1e-6, lambda 1e-4',
                  config='configs/sadi_net_mpii.py',
-                 cfg_options={'model.head.lambda_dlm': 1.0}),
+                 cfg_options={'model.head.rle_weight': 1e-6,
+                              'model.head.lambda_dlm': 1e-4}),
+            dict(name='SADI-Net, no likelihood',
+                 config='configs/ablations/sadi_net_mpii_loss-joint-no-rle.py'),
         ),
         input_size=(128, 128),
         metric='PCK',
