@@ -110,6 +110,8 @@ GROUPS = {
         input_size=(128, 128),
         metric='PCK',
         percent=1.0,  # MpiiPCKAccuracy reports percentages
+        # also the mean keypoint error in image pixels (how far mu is)
+        extra_metrics=(dict(type='EPE'), ),
         claim='SADI-Net paper (MPII PCKh@0.5, ablations): Hourglass 88.9, '
         'RFM 89.6, Hourglass+SFM+DLM 89.7; full SADI-Net 92.1 on the test '
         'set'),
@@ -328,19 +330,27 @@ def summarize_runs(runs: List[Dict]) -> Dict:
     for group in dict.fromkeys(r['group'] for r in runs):
         spec = GROUPS[group]
         rows: Dict[str, Dict[int, float]] = {}
+        epe: Dict[str, List[float]] = {}  # mean keypoint error, image px
         for r in runs:
             if r['group'] != group:
                 continue
             rows.setdefault(r['model'], {})[r['seed']] = r['value']
+            if 'EPE' in r['metrics']:
+                epe.setdefault(r['model'], []).append(r['metrics']['EPE'])
             for name, value in r.get('eval_values', {}).items():
-                rows.setdefault(f'{r["model"]} [{name}]',
-                                {})[r['seed']] = value
+                row = f'{r["model"]} [{name}]'
+                rows.setdefault(row, {})[r['seed']] = value
+                ms = r.get('eval_metrics', {}).get(name, {})
+                if 'EPE' in ms:
+                    epe.setdefault(row, []).append(ms['EPE'])
         base = spec['models'][0]['name']
         out = {}
         for name, by_seed in rows.items():
             seeds = sorted(by_seed)
             entry = dict(seeds=seeds, values=[by_seed[s] for s in seeds],
                          **_stats(by_seed.values()))
+            if name in epe:
+                entry['epe_px'] = _stats(epe[name])
             if name != base and base in rows:
                 common = [s for s in seeds if s in rows[base]]
                 diffs = [by_seed[s] - rows[base][s] for s in common]
@@ -438,6 +448,10 @@ def run_learn(groups: Sequence[str] = ('hrnet', 'sadi'),
                         seed=seed, num_workers=num_workers,
                         num_stacks=num_stacks, log_interval=log_interval,
                         cfg_options=opts)
+                    extra = list(spec.get('extra_metrics', ()))
+                    if extra:
+                        cfg.val_evaluator = [cfg.val_evaluator, *extra]
+                        cfg.test_evaluator = cfg.val_evaluator
                     if m.get('lambda_factor') is not None:
                         mtl = cfg.model.head.multi_task_loss
                         scales = list(mtl.task_scales)
@@ -460,6 +474,11 @@ def run_learn(groups: Sequence[str] = ('hrnet', 'sadi'),
                         for k, v in res['eval_metrics'].items()}
                     extra = ''.join(f', [{k}] {v:.2f}'
                                     for k, v in eval_values.items())
+                    for name_, ms in [('', res['metrics']),
+                                      *((f' [{k}]', v) for k, v in
+                                        res['eval_metrics'].items())]:
+                        if 'EPE' in ms:
+                            extra += f', EPE{name_} {ms["EPE"]:.1f} px'
                     log(f'[{group}] {name}, seed {seed}: {metric} = '
                         f'{fmt(value, ".2f")} %{extra} '
                         f'({res["seconds"]:.0f} s)')
@@ -528,9 +547,12 @@ def merge_learn(results: Sequence[Dict]) -> Dict:
 
 def format_learn(res: Dict) -> str:
     seeds = res['seeds']
+    with_epe = any('epe_px' in e for s in res['groups'].values()
+                   for e in s['rows'].values())
     headers = ['group', 'model', 'input', 'metric'] + \
         [f'seed {s}' for s in seeds] + [
-            'mean', 'std', 'vs baseline: mean (per seed)', 'verdict']
+            'mean', 'std', 'vs baseline: mean (per seed)', 'verdict'] + \
+        (['error px (mean)'] if with_epe else [])
     sizes = {r['group']: r.get('input_size') for r in res['runs']}
     rows = []
     for group, s in res['groups'].items():
@@ -550,14 +572,18 @@ def format_learn(res: Dict) -> str:
                 s['metric']
             ] + [fmt(by_seed.get(x), '.1f') for x in seeds] +
                         [fmt(e['mean'], '.1f'), fmt(e['std'], '.1f'),
-                         diff, verdict])
+                         diff, verdict] +
+                        ([fmt(e['epe_px']['mean'] if 'epe_px' in e else None,
+                              '.1f')] if with_epe else []))
     notes = [
         f'width {res["width"]}, {res["iters"]} iterations, batch '
         f'{res["batch_size"]}, Adam lr {res["lr"]}, {res["num_train"]} '
         f'train / {res["num_val"]} val generated images (data seed '
         f'{res["data_seed"]}); metrics in %, differences in points; std '
         'over seeds (n - 1); "no difference" unless every seed agrees in '
-        'sign and the mean difference exceeds both spreads',
+        'sign and the mean difference exceeds both spreads; error px: '
+        'mean distance of the predicted keypoints from the truth in image '
+        'pixels (MMPose\'s EPE), where measured',
         f'total {res["total_s"] / 60:.1f} min'
         + (f'; load average {res["loadavg"]["before"]} -> '
            f'{res["loadavg"]["after"]}' if res.get('loadavg') else '')

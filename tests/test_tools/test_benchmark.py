@@ -164,6 +164,10 @@ def test_learn(bench, tmp_path, capsys, repo_root):
         assert math.isfinite(r['value']) and r['seconds'] > 0
     sadi = [r for r in res['runs'] if r['model'] == 'SADI-Net']
     assert all(set(r['eval_values']) == {'mu', 'average'} for r in sadi)
+    # how far the keypoints are, in image pixels, for every SADI row
+    assert 'error px' in text
+    for name, e in res['groups']['sadi']['rows'].items():
+        assert e['epe_px']['n'] == 2 and e['epe_px']['mean'] >= 0, name
     for group in ('hrnet', 'sadi'):
         rows = res['groups'][group]['rows']
         base = res['groups'][group]['baseline']
