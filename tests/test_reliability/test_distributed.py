@@ -81,6 +81,13 @@ def test_dist_train_sh_syncbn_dwa_and_one_rank_nan(repo_root, synthetic_coco,
     out = run_cmd(['bash', 'tools/dist_train.sh', cfg_path, '2'],
                   cwd=repo_root, env=env, timeout=400)
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
+    # 2 processes x 2 crops = 4 per step against the recipe's 32: said once
+    # (rank 0), with the per-process batch that keeps the recipe
+    warning = ('RecipeCheckHook: this run trains 4 crops per step (2 '
+               'process(es) x train_dataloader.batch_size=2), the recipe 32')
+    assert out.count(warning) == 1, out[-3000:]
+    assert 'use train_dataloader.batch_size=16' in out
+    assert "the learning rate stays at the recipe's 0.001" in out
     r0, s0, s1 = _check_ranks_agree(work, num_iters=4)
     # final parameters AND buffers agree: SyncBN keeps the BN statistics
     # identical on both ranks (plain BN under DDP leaves them rank-local)
@@ -107,14 +114,21 @@ def test_dist_train_sh_syncbn_dwa_and_one_rank_nan(repo_root, synthetic_coco,
 def test_mim_train_launcher_pytorch_two_processes(repo_root, synthetic_coco,
                                                   tmp_path):
     work = tmp_path / 'mim'
-    cfg_path = dump_cfg(_cfg(repo_root, synthetic_coco, work, sync_bn=False),
-                        tmp_path / 'mim_cfg.py')
+    cfg = _cfg(repo_root, synthetic_coco, work, sync_bn=False)
+    # a recipe of 4 crops per step, kept by 2 processes x 2, with
+    # --auto-scale-lr on: nothing to warn about, the LR scales by 1
+    cfg.auto_scale_lr = dict(base_batch_size=4, enable=True)
+    cfg_path = dump_cfg(cfg, tmp_path / 'mim_cfg.py')
     mim = osp.join(osp.dirname(sys.executable), 'mim')
     env = subprocess_env(repo_root)
     env['PATH'] = osp.dirname(sys.executable) + ':' + env.get('PATH', '')
     run_cmd([mim, 'train', 'mmpose', cfg_path, '--launcher', 'pytorch',
              '--gpus', '2', '--port', str(random.randint(20000, 29999)),
              '--work-dir', str(work)], cwd=repo_root, env=env, timeout=400)
+    log = open(sorted(work.glob('*/*.log'))[-1]).read()
+    assert 'RecipeCheckHook: this run trains' not in log
+    assert 'LR is set based on batch size of 4 and the current batch size ' \
+        'is 4. Scaling the original LR by 1.0.' in log
     r0, s0, s1 = _check_ranks_agree(work, num_iters=4)
     # plain BN: MMEngine's DDP wrapper leaves BN statistics rank-local, and
     # MMPose's SyncBuffersHook averages them at the end of each epoch; so
