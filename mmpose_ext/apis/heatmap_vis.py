@@ -20,14 +20,22 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+
+from ..models.heads import DLMHead, SGHeatmapHead
+from ..models.heads.interface import as_topdown_head
+from ..models.necks import SpatialFusionModule
+from .boxes import check_bboxes
+from .media import read_image
+
 __all__ = ['collect_maps', 'plot_maps']
 
 
 def _model_kind(model) -> str:
-    head = type(model.head).__name__
-    if hasattr(model.head, 'seg_maps'):
+    if isinstance(model.head, SGHeatmapHead):
         return 'sg_hrnet'
-    if head == 'DLMHead' or hasattr(model.head, 'render'):
+    if isinstance(model.head, DLMHead):
         return 'sadi_net'
     return 'heatmap'
 
@@ -54,12 +62,6 @@ def collect_maps(model: torch.nn.Module,
         (K, h, w) (absent when the head has no DLM) and ``sfm_weights``
         (num_scales, H0, W0) (absent without the SFM's global attention).
     """
-    from mmengine.dataset import Compose, pseudo_collate
-    from mmengine.registry import init_default_scope
-
-    from .media import read_image
-    from .topdown_inferencer import check_bboxes
-
     image = read_image(img) if isinstance(img, str) else img
     h, w = image.shape[:2]
     if bbox is None:
@@ -78,35 +80,23 @@ def collect_maps(model: torch.nn.Module,
     kind = _model_kind(model)
     out = dict(kind=kind, bbox=box[0], crop=crop)
 
-    if kind == 'sadi_net':
-        backbone_out = model.backbone(inputs)
-        feats = model.neck(backbone_out) if model.with_neck else backbone_out
-        stacks = backbone_out[0]
-        out['h_rfm'] = torch.cat(list(stacks), 0).cpu().numpy()
-        neck = model.neck if model.with_neck else None
-        if neck is not None and hasattr(neck, 'global_attention') and \
-                getattr(neck, 'with_global_attn', True):
-            out['sfm_weights'] = neck.global_attention(
-                backbone_out[1])[1][0].cpu().numpy()
-        if getattr(model.head, 'with_dlm', False):
-            mu, sigma = model.head.regress(feats)
-            out['h_dlm'] = model.head.render(
-                mu, sigma, stacks[-1].shape[-2:])[0].cpu().numpy()
-    else:
-        feats = model.extract_feat(inputs)
-
+    backbone_out = model.backbone(inputs)
+    feats = model.neck(backbone_out) if model.with_neck else backbone_out
+    head = as_topdown_head(model.head)
     test_cfg = dict(output_heatmaps=True, flip_test=False)
-    if kind == 'sg_hrnet':
-        test_cfg['output_seg_maps'] = True
     if kind == 'sadi_net':  # heatmaps of the decoded source (H_rfm default)
         test_cfg['predict_from'] = model.test_cfg.get(
-            'predict_from', getattr(model.head, 'predict_from', 'heatmap'))
+            'predict_from', model.head.predict_from)
+    for name, value in head.extra_maps(feats, test_cfg).items():
+        out[name] = value[0].cpu().numpy()
+    neck = model.neck if model.with_neck else None
+    if isinstance(neck, SpatialFusionModule) and neck.with_global_attn:
+        out['sfm_weights'] = neck.global_attention(
+            backbone_out.features)[1][0].cpu().numpy()
     preds, fields = model.head.predict(feats, samples, test_cfg=test_cfg)
     out['heatmaps'] = fields[0].heatmaps.cpu().numpy()
     out['keypoints'] = np.asarray(preds[0].keypoints)[0]
     out['keypoint_scores'] = np.asarray(preds[0].keypoint_scores)[0]
-    if 'seg_maps' in fields[0]:
-        out['seg_maps'] = fields[0].seg_maps.cpu().numpy()
     names = model.dataset_meta.get('keypoint_id2name', {})
     out['keypoint_names'] = [
         names.get(i, str(i)) for i in range(out['heatmaps'].shape[0])

@@ -43,6 +43,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..models.heads import DLMHead
+from ..models.heads.interface import as_topdown_head
+
 __all__ = [
     'HeatmapNet', 'export_onnx', 'OnnxHeatmapSession', 'attach_onnx_backend',
     'check_onnx_support'
@@ -122,34 +125,34 @@ class HeatmapNet(nn.Module):
 
 def check_onnx_support(model: nn.Module) -> None:
     """Raise ``ValueError`` when the model's prediction needs more than the
-    exported heatmaps.
-
-    Supported: ``HeatmapHead`` and subclasses (``SGHeatmapHead`` without
-    ``test_cfg.output_seg_maps``), ``CPMHead``, ``DLMHead`` predicting from
-    the heatmaps (``predict_from='heatmap'``), with or without flip and
-    multi-scale test.
+    exported heatmaps (``forward``): the head's contract says whether its
+    prediction is the flip merge of ``forward`` alone
+    (:meth:`~mmpose_ext.models.heads.interface.TopdownHeadInterface.
+    forward_is_prediction`): ``HeatmapHead`` and subclasses, ``CPMHead``,
+    ``SGHeatmapHead`` without ``test_cfg.output_seg_maps``, ``DLMHead``
+    with ``predict_from='heatmap'``; with or without flip and multi-scale
+    test.
     """
-    from mmpose.models.heads import CPMHead, HeatmapHead
     head = getattr(model, 'head', None)
     test_cfg = getattr(model, 'test_cfg', None) or {}
     name = type(head).__name__
-    if isinstance(head, (HeatmapHead, CPMHead)):
-        if test_cfg.get('output_seg_maps', False):
-            raise ValueError(
-                f'{name}: test_cfg.output_seg_maps needs the segmentation '
-                'maps, which the exported graph (keypoint heatmaps only) '
-                'does not have')
+    contract = as_topdown_head(head)
+    if contract.prediction_source(test_cfg) == 'heatmap' and \
+            contract.forward_is_prediction(test_cfg):
         return
-    if hasattr(head, 'predict_heatmaps') and hasattr(head, 'predict_from'):
+    if test_cfg.get('output_seg_maps', False):
+        raise ValueError(
+            f'{name}: test_cfg.output_seg_maps needs the segmentation maps, '
+            'which the exported graph (keypoint heatmaps only) does not have')
+    if isinstance(head, DLMHead):
         mode = test_cfg.get('predict_from', head.predict_from)
-        if mode != 'heatmap':
-            raise ValueError(
-                f"{name}: predict_from={mode!r} needs the DLM regression, "
-                "which the exported graph (H_rfm only) does not have; use "
-                "predict_from='heatmap'")
-        return
+        raise ValueError(
+            f"{name}: predict_from={mode!r} needs the DLM regression, which "
+            "the exported graph (H_rfm only) does not have; use "
+            "predict_from='heatmap'")
     raise ValueError(
         f'{name} is not supported by the ONNX heatmap backend (supported: '
+        'heads whose prediction decodes their forward heatmaps: '
         'HeatmapHead and subclasses, CPMHead, DLMHead)')
 
 

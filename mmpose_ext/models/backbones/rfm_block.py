@@ -18,11 +18,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) \
-            or value < minimum:
-        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
+from ..utils.checks import check_positive_int
 
 
 class SqueezeExcitation(BaseModule):
@@ -43,8 +39,8 @@ class SqueezeExcitation(BaseModule):
                  ratio: int = 16,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('channels', channels)
-        _check_positive_int('se_ratio', ratio)
+        check_positive_int('channels', channels)
+        check_positive_int('se_ratio', ratio)
         hidden = max(1, channels // ratio)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, hidden, 1)
@@ -106,10 +102,10 @@ class RFMBlock(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('in_channels', in_channels)
-        _check_positive_int('out_channels', out_channels)
-        _check_positive_int('dilation', dilation)
-        _check_positive_int('se_ratio', se_ratio)
+        check_positive_int('in_channels', in_channels)
+        check_positive_int('out_channels', out_channels)
+        check_positive_int('dilation', dilation)
+        check_positive_int('se_ratio', se_ratio)
         if stride not in (1, 2):
             raise ValueError(f'stride must be 1 or 2, got {stride!r}')
         self.in_channels = in_channels

@@ -9,13 +9,14 @@ baseline of Table III).
 
 Output contract (read by :class:`SpatialFusionModule` and :class:`DLMHead`)::
 
-    backbone(x) -> (heatmaps, feats)
+    backbone(x) -> HourglassOutput(heatmaps, features)
         heatmaps: tuple of num_stacks tensors (B, K, H/4, W/4)   # H_rfm
-        feats:    tuple of num_out_scales tensors, the LAST stack's decoder
-                  features; feats[i] is (B, stage_channels[i], H/2^(i+2),
-                  W/2^(i+2)), i.e. 1/4, 1/8, 1/16, 1/32 of the input.
+        features: tuple of num_out_scales tensors, the LAST stack's decoder
+                  features; features[i] is (B, stage_channels[i],
+                  H/2^(i+2), W/2^(i+2)), i.e. 1/4, 1/8, 1/16, 1/32 of the
+                  input.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
@@ -26,7 +27,14 @@ from mmpose.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .rfm_block import RFMBlock, _check_positive_int
+from ..utils.checks import check_positive_int
+from .rfm_block import RFMBlock
+
+
+class HourglassOutput(NamedTuple):
+    """What :class:`RFMHourglassNet` returns (see the module docstring)."""
+    heatmaps: Tuple[Tensor, ...]
+    features: Tuple[Tensor, ...]
 
 BLOCK_TYPES = ('rfm', 'basic')
 
@@ -57,7 +65,7 @@ def make_res_layer(block: str,
     """
     if block not in BLOCK_TYPES:
         raise ValueError(f'block must be one of {BLOCK_TYPES}, got {block!r}')
-    _check_positive_int('num_blocks (stage_blocks entry)', num_blocks)
+    check_positive_int('num_blocks (stage_blocks entry)', num_blocks)
     layers = []
     for i in range(num_blocks):
         cin = in_channels if i == 0 else out_channels
@@ -174,8 +182,7 @@ class RFMHourglassNet(BaseBackbone):
             ``HourglassNet``.
 
     Returns (forward):
-        tuple(tuple[Tensor], tuple[Tensor]): ``(heatmaps, feats)``; see the
-        module docstring.
+        HourglassOutput: ``(heatmaps, features)``; see the module docstring.
 
     Example:
         >>> import torch
@@ -206,10 +213,10 @@ class RFMHourglassNet(BaseBackbone):
                           layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('num_keypoints', num_keypoints)
-        _check_positive_int('num_stacks', num_stacks)
-        _check_positive_int('downsample_times', downsample_times)
-        _check_positive_int('stem_channels', stem_channels)
+        check_positive_int('num_keypoints', num_keypoints)
+        check_positive_int('num_stacks', num_stacks)
+        check_positive_int('downsample_times', downsample_times)
+        check_positive_int('stem_channels', stem_channels)
         if block not in BLOCK_TYPES:
             raise ValueError(
                 f'block must be one of {BLOCK_TYPES}, got {block!r}')
@@ -226,9 +233,9 @@ class RFMHourglassNet(BaseBackbone):
                 f'({len(stage_channels)}), got {len(stage_blocks)}: '
                 f'{stage_blocks}')
         for c in stage_channels:
-            _check_positive_int('stage_channels entry', c)
+            check_positive_int('stage_channels entry', c)
         for b in stage_blocks:
-            _check_positive_int('stage_blocks entry', b)
+            check_positive_int('stage_blocks entry', b)
         if not 1 <= num_out_scales <= downsample_times + 1:
             raise ValueError(
                 f'num_out_scales must be in [1, downsample_times + 1 = '
@@ -236,8 +243,8 @@ class RFMHourglassNet(BaseBackbone):
         block_cfg = dict(block_cfg or {})
         if block == 'rfm':
             # Validate eagerly so the error names the argument.
-            _check_positive_int('dilation', block_cfg.get('dilation', 2))
-            _check_positive_int('se_ratio', block_cfg.get('se_ratio', 16))
+            check_positive_int('dilation', block_cfg.get('dilation', 2))
+            check_positive_int('se_ratio', block_cfg.get('se_ratio', 16))
 
         self.num_keypoints = num_keypoints
         self.num_stacks = num_stacks
@@ -272,17 +279,17 @@ class RFMHourglassNet(BaseBackbone):
         self.remap_heatmaps = nn.ModuleList(
             [nn.Conv2d(num_keypoints, c0, 1) for _ in range(num_stacks - 1)])
 
-    def forward(self, x: Tensor) -> Tuple[Tuple[Tensor], Tuple[Tensor]]:
+    def forward(self, x: Tensor) -> HourglassOutput:
         """Forward.
 
         Args:
             x (Tensor): Images (B, 3, H, W).
 
         Returns:
-            tuple: ``(heatmaps, feats)``: ``heatmaps`` is a tuple of
-            ``num_stacks`` tensors (B, K, H/4, W/4); ``feats`` the last
-            stack's decoder features, ``num_out_scales`` tensors
-            (B, stage_channels[i], H/2^(i+2), W/2^(i+2)).
+            HourglassOutput: ``heatmaps``, a tuple of ``num_stacks`` tensors
+            (B, K, H/4, W/4); ``features``, the last stack's decoder
+            features, ``num_out_scales`` tensors (B, stage_channels[i],
+            H/2^(i+2), W/2^(i+2)).
         """
         inter = self.stem(x)
         heatmaps = []
@@ -295,7 +302,8 @@ class RFMHourglassNet(BaseBackbone):
             if i < self.num_stacks - 1:
                 inter = inter + self.remap_feats[i](feat) + \
                     self.remap_heatmaps[i](heatmap)
-        return tuple(heatmaps), tuple(dec_feats[:self.num_out_scales])
+        return HourglassOutput(
+            tuple(heatmaps), tuple(dec_feats[:self.num_out_scales]))
 
     def train(self, mode: bool = True):
         """Set train mode; keep norm layers in eval mode if ``norm_eval``."""

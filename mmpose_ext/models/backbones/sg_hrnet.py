@@ -14,6 +14,28 @@ from mmpose.models.backbones.resnet import get_expansion
 from mmpose.registry import MODELS
 
 
+class SGHRNetOutput(tuple):
+    """What :class:`SGHRNet` returns: HRNet's outputs, a tuple exactly as
+    :class:`HRNet` returns them (with the default
+    ``stage4.multiscale_output=False`` one keypoint feature (B, C, H/4, W/4),
+    which heads read as ``feats[-1]``), and the segmentation LOGITS of the
+    SGMs by name, ``seg_logits``: a tuple of N (B, 1, H/4, W/4) in network
+    order (stage 2, 3, 4, final; the enabled ones).
+
+    Args:
+        feats (Sequence[Tensor]): HRNet's outputs.
+        seg_logits (Sequence[Tensor]): The SGM logits. Defaults to none.
+    """
+
+    def __new__(cls, feats: Sequence[Tensor], seg_logits=()):
+        out = super().__new__(cls, feats)
+        out.seg_logits = tuple(seg_logits)
+        return out
+
+    def __reduce__(self):
+        return type(self), (tuple(self), self.seg_logits)
+
+
 class SegmentationGuidedModule(BaseModule):
     """Segmentation guided module (SGM), SG-HRNet eq. 4.
 
@@ -152,14 +174,13 @@ class SGHRNet(HRNet):
             ``zero_init_residual``, ``frozen_stages``, ``init_cfg``).
 
     Returns (forward):
-        tuple[Tensor]: ``(seg_logits_1, ..., seg_logits_N, *hrnet_outs)``.
-        The N segmentation LOGITS (apply ``sigmoid`` for probabilities) come
-        first, each (B, 1, H/4, W/4), in network order: stage 2, 3, 4, final
-        (only the enabled ones; ``N = len(sgm_stages) + final_sgm``). Then
-        HRNet's outputs: with the default ``stage4.multiscale_output=False``
-        one keypoint feature map (B, C, H/4, W/4) LAST, so heads that read
-        ``feats[-1]`` (``HeatmapHead``, :class:`SGHeatmapHead`) just work.
-        ``self.num_seg_outputs`` holds N.
+        :class:`SGHRNetOutput`: HRNet's outputs as a tuple (with the default
+        ``stage4.multiscale_output=False``: one keypoint feature map (B, C,
+        H/4, W/4), so heads that read ``feats[-1]``, ``HeatmapHead`` and
+        :class:`SGHeatmapHead`, just work), and ``.seg_logits``: the N
+        segmentation LOGITS (``sigmoid`` gives the maps), each (B, 1, H/4,
+        W/4), in network order: stage 2, 3, 4, final (only the enabled ones;
+        ``N = len(sgm_stages) + final_sgm = self.num_seg_outputs``).
 
     Example:
         >>> import torch
@@ -176,8 +197,9 @@ class SGHRNet(HRNet):
         >>> model = SGHRNet(extra, init_cfg=None).eval()
         >>> outs = model(torch.rand(1, 3, 256, 192))
         >>> [tuple(o.shape) for o in outs]
-        [(1, 1, 64, 48), (1, 1, 64, 48), (1, 1, 64, 48), (1, 1, 64, 48),
-         (1, 32, 64, 48)]
+        [(1, 32, 64, 48)]
+        >>> [tuple(o.shape) for o in outs.seg_logits]
+        [(1, 1, 64, 48), (1, 1, 64, 48), (1, 1, 64, 48), (1, 1, 64, 48)]
     """
 
     _positions = ('pre_fuse', 'stage_input')
@@ -314,15 +336,15 @@ class SGHRNet(HRNet):
         return self._hr_module_with_sgm(stage[-1], x_list, sgm, seg_logits)
 
     # ------------------------------------------------------------ forward
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor) -> SGHRNetOutput:
         """Forward.
 
         Args:
             x (Tensor): Images, (B, C_in, H, W) with H, W divisible by 32.
 
         Returns:
-            tuple[Tensor]: ``(seg_logits_1, ..., seg_logits_N, *hrnet_outs)``
-            (see the class docstring).
+            SGHRNetOutput: HRNet's outputs and ``.seg_logits`` (see the
+            class docstring).
         """
         x = self.conv1(x)
         x = self.norm1(x)
@@ -362,4 +384,4 @@ class SGHRNet(HRNet):
             y_list[0], logits = self.sgms['final'](y_list[0])
             seg_logits.append(logits)
 
-        return tuple(seg_logits) + tuple(y_list)
+        return SGHRNetOutput(y_list, seg_logits)

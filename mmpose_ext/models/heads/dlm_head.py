@@ -3,116 +3,105 @@
 
 From the SFM's pooled vector the head regresses, per keypoint, a mean mu and
 a scale sigma, and learns the residual distribution with a RealNVP flow,
-exactly as RLE (Li et al., ICCV 2021): the SADI-Net paper's eqs. 4-5 are
-RLE's likelihood, and where the paper is vague this follows RLE's code
-(MMPose's port, ``RLELoss``). From that distribution it renders a learnable
-heatmap H_dlm of the size of the backbone's heatmaps H_rfm (eq. 5: "shift
-and rescale the distribution"). The loss (eqs. 6-8 plus eq. 4)::
+exactly as RLE (Li et al., ICCV 2021): the SADI-Net paper's eq. 4 is RLE's
+likelihood, and where the paper is vague this follows RLE's code (MMPose's
+port, ``RLELoss``). From that distribution it renders a learnable heatmap
+H_dlm of the size of the backbone's heatmaps H_rfm (eq. 5). The loss::
 
     L = sum_stacks MSE(H_rfm_s, H_gt)                     (L_rfm, eq. 6)
         + rle_weight * RLE-NLL(x_gt | mu, sigma, flow)    (eq. 4, RLELoss)
         + lambda_dlm * MSE(H_dlm(mu, sg(sigma)), H_gt)    (L_dlm, eq. 7)
 
-Why each term:
-
-* The RLE likelihood trains mu and sigma from ANY starting point: its
-  gradient pulls mu toward the truth wherever it is, and it makes sigma
-  the scale of the residual (the model's uncertainty). Without it, the
-  heatmap MSE alone gives mu a gradient only where the rendered and the
-  target blobs overlap, and minimising it shrinks sigma and pushes mu
-  toward an edge (measured: 49 -> 1378 px on real MPII crops;
-  tests/test_models/test_heads/test_dlm_head.py trains mu from a 15-pixel
-  offset).
-* L_dlm renders H_dlm with sigma DETACHED (``sg``): it trains mu and the
-  flow's shape against the target heatmap, but not sigma, which keeps ONE
-  meaning, the likelihood's, in every renderer (an MSE on the rendered
-  width would pin sigma to the label's 2-pixel blob while the likelihood
-  wants the error scale: the two pulled sigma apart).
+* The likelihood trains mu and sigma from ANY starting point: it pulls mu
+  toward the truth wherever it is and makes sigma the residual's scale.
+  The heatmap MSE alone gives mu a gradient only where the rendered and
+  target blobs overlap, and minimising it shrinks sigma and pushes mu to an
+  edge (measured: 49 -> 1378 px on real MPII crops).
+* L_dlm renders with sigma detached (``sg``), so sigma keeps the
+  likelihood's meaning in every renderer, and takes mu's gradient from the
+  target overlap only (``squared_error`` of the renderer): it refines mu and
+  shapes the flow, never pushes mu toward an edge.
 * H_dlm is drawn by a registered renderer (``renderer=dict(type=...)``,
   :mod:`mmpose_ext.models.utils.flow_heatmap_renderer`) from the same
-  ``Q(z) G(z)`` the likelihood scores; Q is the RLE loss's
-  ``q_distribution``.
+  ``Q(z) G(z)`` the likelihood scores (Q: the RLE loss's ``q_distribution``).
 
-Input contract (see :class:`RFMHourglassNet`, :class:`SpatialFusionModule`)::
-
-    feats = (heatmaps, pooled)
-        heatmaps: tuple of per-stack H_rfm (B, K, H, W); the last is final
-        pooled:   (B, C) vector (from the neck); a (B, C, h, w) map or a
-                  tuple of maps (backbone without neck) is average-pooled
-                  from its last entry. Unused when ``with_dlm=False``.
-
-``forward(feats)`` returns the final H_rfm (B, K, H, W), so ``mode='tensor'``
-and MMPose's flip-test path work unchanged.
+Inputs: ``feats`` is an :class:`SFMOutput` (``heatmaps``: per-stack H_rfm
+(B, K, H, W), the last is final; ``pooled``: (B, C)) or, without a neck, the
+backbone's :class:`HourglassOutput` (the last decoder feature is pooled).
+``forward(feats)`` returns the final H_rfm, so ``mode='tensor'`` and MMPose's
+flip test work unchanged.
 """
 import math
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
 from mmpose.evaluation.functional import pose_pck_accuracy
 from mmpose.models.heads.base_head import BaseHead
-from mmpose.models.utils.tta import flip_coordinates, flip_heatmaps
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
                                  Predictions)
 from torch import Tensor, nn
 
+from ..necks.sfm import SFMOutput
+from ..utils.flow_heatmap_renderer import blur_to_label
+from .interface import TopdownHeadInterface, flip_merge
+
 PREDICT_MODES = ('heatmap', 'regression', 'average')
 DLM_TARGETS = ('gt', 'rfm')
 
 
 @MODELS.register_module()
-class DLMHead(BaseHead):
+class DLMHead(TopdownHeadInterface, BaseHead):
     """SADI-Net's Distribution Learning Module head.
 
     Args:
         num_keypoints (int): Number of keypoints K.
         in_channels (int): Length C of the pooled vector. Defaults to 2048.
-        with_dlm (bool): Build the DLM (regression, flow, rendering). With
-            ``False`` the head only supervises the backbone's H_rfm (the
-            hourglass / RFM-only ablations). Defaults to True.
-        lambda_dlm (float): Weight of L_dlm (eq. 8; the paper's value is
-            lost). 0 skips it. Defaults to 1e-5 (see ``rle_weight``).
-        dlm_target (str): Target of L_dlm: ``'gt'`` (H_gt) or ``'rfm'`` (the
-            backbone's final H_rfm, as a soft target). Defaults to ``'gt'``.
-        rle_weight (float): Weight of the RLE likelihood term (``loss_rle``).
-            0 turns it off, and then nothing trains mu from afar or sigma at
-            all (an ablation). Defaults to 1e-7. The DLM's own parameters
-            (SFM, fc, flow) learn at Adam's pace whatever the scale; the
-            weights decide how hard the DLM pulls on the hourglass it shares
-            with H_rfm: at the defaults, at initialisation, the likelihood's
-            gradient on the hourglass is about L_rfm's (1.4x at full size,
-            0.3x at the learning benchmark's width) and L_dlm's 1e-3 of it,
-            and lambda / rle_weight = 100 keeps the likelihood in charge of
-            mu (docs/sadi_net.md, "Loss weights").
+        with_dlm (bool): Build the DLM (regression, flow, rendering); False
+            only supervises H_rfm (the hourglass / RFM ablations). Defaults
+            to True.
+        lambda_dlm (float): Weight of L_dlm (the paper's value is lost). 0
+            skips it. Defaults to 1e-5.
+        dlm_target (str): L_dlm's target: ``'gt'`` (H_gt) or ``'rfm'`` (the
+            final H_rfm, a soft target). Defaults to ``'gt'``.
+        rle_weight (float): Weight of the likelihood (``loss_rle``); 0 turns
+            it off, and then nothing trains mu from afar or sigma at all (an
+            ablation). Defaults to 1e-7. The DLM's own parameters (SFM, fc,
+            flow) learn at Adam's pace at any scale; the weights set how hard
+            the DLM pulls on the hourglass it shares with H_rfm: at the
+            defaults, at initialisation, the likelihood's gradient on the
+            hourglass is about L_rfm's (1.4x at full size, 0.3x at the
+            learning benchmark's width) and L_dlm's 1e-3 of it, and
+            lambda / rle_weight = 100 keeps the likelihood in charge of mu
+            (docs/sadi_net.md, "Loss weights").
         loss (dict): Heatmap loss of L_rfm and L_dlm. Defaults to
             ``KeypointMSELoss(use_target_weight=True)``.
-        loss_rle (dict): The likelihood: MMPose's ``RLELoss``, whose
-            ``flow_model`` (RealNVP) is the DLM's flow and whose
-            ``q_distribution`` is the renderer's Q. Defaults to
-            ``RLELoss(use_target_weight=True, q_distribution='gaussian')``
-            (the paper adds "a standard gaussian").
+        loss_rle (dict): MMPose's ``RLELoss``, whose ``flow_model``
+            (RealNVP) is the DLM's flow. Defaults to a Gaussian Q (the paper
+            adds "a standard gaussian").
         renderer (dict): How H_dlm is drawn. Defaults to
             ``dict(type='FlowLatticeRenderer')``.
-        init_sigma (float): Initial sigma, normalised (0.05 draws a blob
-            about as wide as the sigma=2 targets of a 64-pixel heatmap).
-            Defaults to 0.05.
+        init_sigma (float): Initial sigma, normalised (0.05: a blob about
+            as wide as the sigma=2 labels of a 64-pixel heatmap). Defaults to
+            0.05.
         predict_from (str): ``'heatmap'`` (decode H_rfm), ``'regression'``
-            (decode mu, as ``RLEHead``) or ``'average'`` (decode
-            ``(H_rfm + E[H_gt | DLM]) / 2``, see
-            :meth:`expected_target_heatmaps`); ``test_cfg['predict_from']``
-            overrides it. Defaults to ``'heatmap'``.
-        decoder (dict, optional): Heatmap codec (e.g. ``MSRAHeatmap``).
-        regression_decoder (dict, optional): Codec that decodes mu;
-            defaults to ``RegressionLabel`` with the decoder's input size.
-        init_cfg (dict, optional): Initialisation config. Defaults to None.
+            (decode mu, as ``RLEHead``) or ``'average'`` (decode the mean of
+            H_rfm and the DLM's expected label heatmap,
+            :func:`blur_to_label`, whose peak is the DLM's confidence);
+            ``test_cfg['predict_from']`` overrides it. Defaults to
+            ``'heatmap'``.
+        decoder (dict, optional): Heatmap codec (``MSRAHeatmap``).
+        regression_decoder (dict, optional): Decodes mu; defaults to
+            ``RegressionLabel`` with the decoder's input size.
+        init_cfg (dict, optional): Initialisation config.
 
-    Training needs ``gt_fields.heatmaps`` (K, H, W),
+    Training needs ``gt_fields.heatmaps`` (K, H, W) and
     ``gt_instance_labels.keypoint_weights`` and ``keypoint_labels``
-    (normalised coordinates; ``GenerateTarget(encoder=dict(
-    type='IntegralRegressionLabel', ..., normalize=False))`` gives all).
+    (``GenerateTarget(encoder=dict(type='IntegralRegressionLabel', ...,
+    normalize=False))`` gives all).
     """
 
     def __init__(self,
@@ -171,9 +160,9 @@ class DLMHead(BaseHead):
         if with_dlm:
             self.fc = nn.Linear(in_channels, num_keypoints * 4)
             self.loss_rle = MODELS.build(loss_rle)
-            self.renderer = MODELS.build(
-                dict(renderer, q_distribution=self.loss_rle.q_distribution
-                     if self.loss_rle.residual else None))
+            q = self.loss_rle.q_distribution if self.loss_rle.residual \
+                else None
+            self.renderer = MODELS.build(dict(renderer, q_distribution=q))
 
     @property
     def flow(self) -> nn.Module:
@@ -182,8 +171,8 @@ class DLMHead(BaseHead):
 
     def init_weights(self):
         """fc weights N(0, 0.01) (as ``RLEHead``); biases put mu at the crop
-        centre (0.5) and sigma at ``init_sigma``; the flow keeps RealNVP's
-        init (Xavier, gain 0.01: close to the identity)."""
+        centre and sigma at ``init_sigma``; the flow keeps RealNVP's init
+        (Xavier, gain 0.01: close to the identity)."""
         super().init_weights()
         if self.with_dlm:
             nn.init.normal_(self.fc.weight, std=0.01)
@@ -200,27 +189,51 @@ class DLMHead(BaseHead):
             raise ValueError(
                 f'predict_from={mode!r} needs the DLM (with_dlm=True)')
 
-    def uses_neck_output(self, test_cfg: ConfigType = {}) -> bool:
-        """Whether prediction with ``test_cfg`` reads the pooled vector (only
-        ``predict_from='regression'``/``'average'`` do)."""
+    def _mode(self, test_cfg: ConfigType) -> str:
         mode = test_cfg.get('predict_from', self.predict_from)
-        return self.with_dlm and mode != 'heatmap'
+        self._check_predict_mode(mode, self.with_dlm)
+        return mode
+
+    # ---------------------------------------------------- head interface
+    def prediction_source(self, test_cfg: ConfigType = {}) -> str:
+        return 'coordinate' if self._mode(test_cfg) == 'regression' \
+            else 'heatmap'
+
+    def coordinate_decoder(self, test_cfg: ConfigType = {}):
+        return self.regression_decoder \
+            if self._mode(test_cfg) == 'regression' else self.decoder
+
+    def forward_is_prediction(self, test_cfg: ConfigType = {}) -> bool:
+        return self._mode(test_cfg) == 'heatmap'
+
+    def uses_neck_output(self, test_cfg: ConfigType = {}) -> bool:
+        return self.with_dlm and self._mode(test_cfg) != 'heatmap'
+
+    def extra_maps(self, feats, test_cfg: ConfigType = {}
+                   ) -> Dict[str, Tensor]:
+        """``h_rfm`` (B, S, K, H, W) of every stack and, with the DLM,
+        ``h_dlm`` (B, K, H, W) rendered at the regressed mu and sigma."""
+        out = dict(h_rfm=torch.stack(list(feats.heatmaps), 1))
+        if self.with_dlm:
+            mu, sigma = self.regress(feats)
+            out['h_dlm'] = self.render(mu, sigma,
+                                       feats.heatmaps[-1].shape[-2:])
+        return out
 
     # --------------------------------------------------------------- model
-    def forward(self, feats: Tuple) -> Tensor:
+    def forward(self, feats) -> Tensor:
         """The final stack's H_rfm, (B, K, H, W)."""
-        return feats[0][-1]
+        return feats.heatmaps[-1]
 
-    def _regress_raw(self, feats: Tuple) -> Tuple[Tensor, Tensor]:
-        x = feats[1]
-        if isinstance(x, (tuple, list)):
-            x = x[-1]
-        if x.dim() == 4:
-            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+    def _regress_raw(self, feats) -> Tuple[Tensor, Tensor]:
+        if isinstance(feats, SFMOutput):
+            x = feats.pooled
+        else:  # no neck: pool the backbone's last decoder feature
+            x = F.adaptive_avg_pool2d(feats.features[-1], 1).flatten(1)
         out = self.fc(x).view(x.shape[0], self.num_keypoints, 4)
         return out[..., :2], out[..., 2:]
 
-    def regress(self, feats: Tuple) -> Tuple[Tensor, Tensor]:
+    def regress(self, feats) -> Tuple[Tensor, Tensor]:
         """``(mu, sigma)``, both (B, K, 2), normalised by the input size
         (x / w, y / h); sigma in (0, 1)."""
         mu, raw = self._regress_raw(feats)
@@ -234,42 +247,20 @@ class DLMHead(BaseHead):
 
     def expected_target_heatmaps(self, mu: Tensor, sigma: Tensor,
                                  heatmap_size: Tuple[int, int]) -> Tensor:
-        """The heatmap the DLM expects the label to have: its distribution
-        (H_dlm normalised to unit mass over the grid) blurred by the label's
-        Gaussian (the decoder's ``sigma``, peak 1), i.e. ``E_x[G(u - x)]``.
-
-        Its peak is the DLM's confidence in the units of H_rfm: 1 for a
-        certain prediction, about s_t / sqrt(s_t^2 + s^2) per axis for a
-        spread s; a collapsed sigma gives the label's blob at mu, not a
-        one-pixel spike. (B, K, H, W).
+        """The heatmap the DLM expects the label to have (B, K, H, W):
+        H_dlm blurred by the decoder's label Gaussian (:func:`blur_to_label`).
         """
-        density = self.render(mu, sigma, heatmap_size)
-        density = density / density.sum((2, 3), keepdim=True).clamp(
-            min=1e-12)
-        s = float(getattr(self.decoder, 'sigma', 2.0))
-        r = int(math.ceil(3 * s))
-        t = torch.arange(-r, r + 1, dtype=density.dtype,
-                         device=density.device)
-        g = torch.exp(-0.5 * (t / s)**2)
-        b, k, h, w = density.shape
-        x = density.reshape(b * k, 1, h, w)
-        x = F.conv2d(x, g.view(1, 1, 1, -1), padding=(0, r))
-        x = F.conv2d(x, g.view(1, 1, -1, 1), padding=(r, 0))
-        return x.view(b, k, h, w)
+        return blur_to_label(
+            self.render(mu, sigma, heatmap_size),
+            float(getattr(self.decoder, 'sigma', 2.0)))
 
     # -------------------------------------------------------------- losses
     def dlm_loss(self, mu: Tensor, sigma: Tensor, target: Tensor,
                  target_weights: Tensor) -> Tensor:
-        """``loss(H_dlm, target, target_weights)`` without lambda.
-
-        With MMPose's ``KeypointMSELoss`` (no spatial mask) the MSE is
-        expanded as ``sum (H - T)^2 = sum H^2 - 2 sum H T + sum T^2`` and
-        evaluated exactly from the window a windowed renderer draws (H is 0
-        outside it), so the full H_dlm is never built; and the blob's
-        energy ``sum H^2`` is rendered at a DETACHED mu. Its value is
-        unchanged, but the energy falls when the blob leaves the map, which
-        would push mu toward an edge; so mu's gradient comes from the
-        overlap ``sum H T`` alone and only ever pulls mu toward the target.
+        """``loss(H_dlm, target, target_weights)`` without lambda; with
+        MMPose's ``KeypointMSELoss`` computed from the renderer's window,
+        mu's gradient from the target overlap only
+        (``renderer.squared_error``).
 
         Args:
             mu, sigma (Tensor): (B, K, 2).
@@ -277,33 +268,23 @@ class DLMHead(BaseHead):
             target_weights (Tensor): (B, K).
         """
         lm = self.loss_module
-        size = target.shape[-2:]
         if type(lm).__name__ != 'KeypointMSELoss':
-            return lm(self.render(mu, sigma, size), target, target_weights)
-        values, index = self.renderer.windowed(self.flow, mu, sigma, size)
-        energy, _ = self.renderer.windowed(self.flow, mu.detach(), sigma,
-                                           size)
-        flat = target.flatten(2)
-        t_win = flat if index is None else flat.gather(2, index)
-
-        def dot(x, y):  # (B, K, N) x2 -> (B, K), as a batched matmul
-            return (x.unsqueeze(-2) @ y.unsqueeze(-1))[..., 0, 0]
-
-        values, energy = values.flatten(2), energy.flatten(2)
-        per_map = dot(energy, energy) - 2 * dot(values, t_win) + dot(
-            flat, flat)
+            return lm(self.render(mu, sigma, target.shape[-2:]), target,
+                      target_weights)
+        per_map = self.renderer.squared_error(self.flow, mu, sigma, target)
         weights = target_weights.to(per_map.dtype)
         if lm.skip_empty_channel:
-            weights = weights * (flat != 0).any(-1).to(per_map.dtype)
+            weights = weights * (target.flatten(2) != 0).any(-1).to(
+                per_map.dtype)
         return (per_map * weights).sum() / target.numel() * lm.loss_weight
 
     def loss(self,
-             feats: Tuple,
+             feats,
              batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
         """``loss_kpt`` (L_rfm, the sum over stacks), ``loss_rle``,
         ``loss_dlm`` and ``acc_pose`` (heatmap PCK of the final H_rfm)."""
-        stack_heatmaps = feats[0]
+        stack_heatmaps = feats.heatmaps
         gt_heatmaps = torch.stack(
             [d.gt_fields.heatmaps for d in batch_data_samples])
         weights = torch.cat([
@@ -317,8 +298,8 @@ class DLMHead(BaseHead):
         if self.with_dlm and (self.lambda_dlm > 0 or self.rle_weight > 0):
             mu, raw_sigma = self._regress_raw(feats)
             if self.rle_weight > 0:
-                labels = batch_data_samples[0].gt_instance_labels
-                if 'keypoint_labels' not in labels:
+                if 'keypoint_labels' not in \
+                        batch_data_samples[0].gt_instance_labels:
                     raise KeyError(
                         'DLMHead with rle_weight > 0 needs gt_instance_labels'
                         '.keypoint_labels: encode targets with GenerateTarget'
@@ -346,32 +327,6 @@ class DLMHead(BaseHead):
         return losses
 
     # ------------------------------------------------------------- predict
-    @staticmethod
-    def _flip_merge(view: Callable, feats, batch_data_samples,
-                    test_cfg: ConfigType, coords: bool = False) -> Tensor:
-        """``view(feats)``, or under ``flip_test`` the average of the views
-        of ``feats = [orig, flipped]`` with the flipped one mirrored back
-        by MMPose's own rules (``flip_heatmaps`` as ``HeatmapHead``,
-        ``flip_coordinates`` as ``RLEHead``)."""
-        if not test_cfg.get('flip_test', False):
-            return view(feats)
-        assert isinstance(feats, list) and len(feats) == 2
-        meta = batch_data_samples[0].metainfo
-        _feats, _feats_flip = feats
-        if coords:
-            flipped = flip_coordinates(
-                view(_feats_flip).clone(),
-                flip_indices=meta['flip_indices'],
-                shift_coords=test_cfg.get('shift_coords', True),
-                input_size=meta['input_size'])
-        else:
-            flipped = flip_heatmaps(
-                view(_feats_flip),
-                flip_mode=test_cfg.get('flip_mode', 'heatmap'),
-                flip_indices=meta['flip_indices'],
-                shift_heatmap=test_cfg.get('shift_heatmap', False))
-        return (view(_feats) + flipped) * 0.5
-
     def _heatmap_view(self, mode: str) -> Callable:
         if mode == 'heatmap':
             return self.forward
@@ -388,41 +343,37 @@ class DLMHead(BaseHead):
                          feats,
                          batch_data_samples: OptSampleList,
                          test_cfg: ConfigType = {}) -> Tensor:
-        """Test-time heatmaps (B, K, H, W) of ``predict_from`` ``'heatmap'``
-        or ``'average'``, flip-averaged like ``HeatmapHead``."""
-        mode = test_cfg.get('predict_from', self.predict_from)
-        self._check_predict_mode(mode, self.with_dlm)
+        """Heatmaps (B, K, H, W) of ``predict_from`` ``'heatmap'`` or
+        ``'average'``, flip-merged as ``HeatmapHead`` merges them."""
+        mode = self._mode(test_cfg)
         if mode == 'regression':
             raise ValueError("predict_heatmaps needs predict_from 'heatmap' "
                              "or 'average', got 'regression'")
-        return self._flip_merge(
-            self._heatmap_view(mode), feats, batch_data_samples, test_cfg)
+        return flip_merge(self._heatmap_view(mode), feats, batch_data_samples,
+                          test_cfg)
 
     def predict_coordinates(self,
                             feats,
                             batch_data_samples: OptSampleList,
                             test_cfg: ConfigType = {}) -> Tensor:
-        """Regressed mu and sigma, flip-averaged like ``RLEHead``: (B, K, 4),
+        """mu and sigma flip-merged as ``RLEHead`` merges them: (B, K, 4),
         normalised x, y and sigma_x, sigma_y."""
         if not self.with_dlm:
             raise ValueError('predict_coordinates needs with_dlm=True')
-        return self._flip_merge(lambda f: torch.cat(self.regress(f), -1),
-                                feats, batch_data_samples, test_cfg,
-                                coords=True)
+        return flip_merge(lambda f: torch.cat(self.regress(f), -1), feats,
+                          batch_data_samples, test_cfg, coords=True)
 
     def predict(self,
                 feats,
                 batch_data_samples: OptSampleList,
                 test_cfg: ConfigType = {}) -> Predictions:
-        """Keypoints (1, K, 2) and scores (1, K) per sample from
-        ``predict_from``: ``'heatmap'`` and ``'average'`` decode their
-        heatmaps with :attr:`decoder`, ``'regression'`` decodes mu with
-        :attr:`regression_decoder` (score 1 - mean sigma, as RLE). With
-        ``output_heatmaps`` also ``PixelData(heatmaps=(K, H, W))`` per
-        sample (for ``'regression'``: H_dlm rendered at the merged mu)."""
-        mode = test_cfg.get('predict_from', self.predict_from)
-        self._check_predict_mode(mode, self.with_dlm)
-        if mode == 'regression':
+        """Keypoints (1, K, 2) and scores (1, K) per sample: ``'heatmap'``
+        and ``'average'`` decode their heatmaps with :attr:`decoder`,
+        ``'regression'`` decodes mu with :attr:`regression_decoder` (score 1
+        - mean sigma, as RLE). With ``output_heatmaps`` also
+        ``PixelData(heatmaps=(K, H, W))`` per sample (for ``'regression'``:
+        H_dlm rendered at the merged mu)."""
+        if self._mode(test_cfg) == 'regression':
             if self.regression_decoder is None:
                 raise RuntimeError('regression_decoder is not set')
             coords = self.predict_coordinates(feats, batch_data_samples,

@@ -1,30 +1,30 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """Heatmap head of SG-HRNet: keypoint heatmaps plus segmentation losses."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.structures import PixelData
+from mmpose.models.heads import HeatmapHead
+from mmpose.registry import MODELS
+from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
+                                 Predictions)
 from torch import Tensor
 
-from mmpose.models.heads import HeatmapHead
-from mmpose.models.utils.tta import flip_heatmaps
-from mmpose.registry import MODELS
-from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
-                                 OptSampleList, Predictions)
+from ..backbones.sg_hrnet import SGHRNetOutput
+from .interface import TopdownHeadInterface, flip_merge
 
 OptIntSeq = Optional[Sequence[int]]
 
 
 @MODELS.register_module()
-class SGHeatmapHead(HeatmapHead):
+class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
     r"""SG-HRNet head: MMPose's :class:`HeatmapHead` on the keypoint feature
     plus the segmentation loss of every segmentation guided module (SGM).
 
-    Input ``feats`` is what :class:`SGHRNet` returns:
-    ``(seg_logits_1, ..., seg_logits_N, keypoint_feat)``; the keypoint
-    branch reads ``feats[-1]`` exactly like ``HeatmapHead``, the first
-    ``num_seg_maps`` entries are the SGM logits, each (B, 1, H, W) at the
-    heatmap size.
+    Input ``feats`` is what :class:`SGHRNet` returns, an
+    :class:`SGHRNetOutput`: the keypoint branch reads ``feats[-1]`` exactly
+    like ``HeatmapHead``, and the SGM logits come by name,
+    ``feats.seg_logits`` (N of (B, 1, H, W) at the heatmap size).
 
     Loss (SG-HRNet eqs. 5-7):
 
@@ -73,8 +73,8 @@ class SGHeatmapHead(HeatmapHead):
     Prediction is ``HeatmapHead``'s (flip test and decoding included) and
     ignores the segmentation maps unless ``test_cfg['output_seg_maps']`` is
     true; then every returned ``PixelData`` also holds ``seg_maps``, the
-    SGM probabilities in shape (N, H, W) (flip-averaged under flip test),
-    for visualisation.
+    SGM probabilities in shape (N, H, W) (flip-averaged under flip test,
+    with the heatmaps' ``shift_heatmap``), for visualisation.
 
     Args:
         in_channels (int | Sequence[int]): Channels of the keypoint feature.
@@ -99,8 +99,6 @@ class SGHeatmapHead(HeatmapHead):
             ``dict(type='DWAMultiTaskLoss', task_names=('kpt', 'seg'),
             task_scales=(1.0, 1.6e-6), mode='iter', temperature=1.0)``
             (lambda for 64x48 heatmaps, see above).
-        num_seg_maps (int, optional): How many leading ``feats`` are SGM
-            logits. ``None`` means all but the last. Defaults to ``None``.
         decoder (dict, optional): The codec config (for prediction).
         init_cfg (dict, optional): Initialization config.
     """
@@ -122,13 +120,8 @@ class SGHeatmapHead(HeatmapHead):
                      task_scales=(1.0, 1.6e-6),
                      mode='iter',
                      temperature=1.0),
-                 num_seg_maps: Optional[int] = None,
                  decoder: OptConfigType = None,
                  init_cfg: OptConfigType = None):
-        if num_seg_maps is not None and not (isinstance(num_seg_maps, int)
-                                             and num_seg_maps >= 1):
-            raise ValueError('num_seg_maps must be a positive int or None, '
-                             f'got {num_seg_maps!r}')
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -140,28 +133,29 @@ class SGHeatmapHead(HeatmapHead):
             loss=loss,
             decoder=decoder,
             init_cfg=init_cfg)
-        self.num_seg_maps = num_seg_maps
         self.seg_loss_module = MODELS.build(loss_seg)
         self.multi_task_loss = MODELS.build(multi_task_loss)
 
     # ------------------------------------------------------------ helpers
-    def _split_feats(self, feats: Sequence[Tensor]) -> List[Tensor]:
-        """The SGM logits among ``feats``, each (B, 1, H, W)."""
-        n = len(feats) - 1 if self.num_seg_maps is None else self.num_seg_maps
-        if n < 1 or len(feats) < n + 1:
+    @staticmethod
+    def _seg_logits(feats: SGHRNetOutput) -> Tensor:
+        """The SGM logits of ``feats``, concatenated: (B, N, H, W)."""
+        logits = getattr(feats, 'seg_logits', None) if isinstance(
+            feats, SGHRNetOutput) else None
+        if not logits:
             raise ValueError(
-                f'{self.__class__.__name__} expects feats = (seg_logits_1, '
-                '..., seg_logits_N, keypoint_feat) with N >= 1 (as SGHRNet '
-                f'returns), got {len(feats)} tensors and num_seg_maps='
-                f'{self.num_seg_maps}')
-        return list(feats[:n])
+                'SGHeatmapHead expects the SGHRNetOutput of SGHRNet (its '
+                '.seg_logits hold the segmentation guided modules\' logits), '
+                f'got {type(feats).__name__}; use it with an SGHRNet backbone '
+                'that has at least one SGM')
+        return torch.cat(logits, dim=1)
 
-    def forward(self, feats: Tuple[Tensor]) -> Tensor:
+    def forward(self, feats: SGHRNetOutput) -> Tensor:
         """Keypoint heatmaps from ``feats[-1]``.
 
         Args:
-            feats (Tuple[Tensor]): ``(seg_logits_1, ..., keypoint_feat)``;
-                the keypoint feature is (B, C, H, W).
+            feats (SGHRNetOutput): The backbone's output; its last feature
+                is the keypoint feature (B, C, H, W).
 
         Returns:
             Tensor: heatmaps (B, K, H', W') (H' = H without deconvs).
@@ -174,13 +168,23 @@ class SGHeatmapHead(HeatmapHead):
                              f'has {x.shape[1]} channels')
         return super().forward(feats)
 
-    def seg_maps(self, feats: Tuple[Tensor]) -> Tensor:
+    def seg_maps(self, feats: SGHRNetOutput) -> Tensor:
         """The SGM segmentation probabilities, (B, N, H, W)."""
-        return torch.cat(self._split_feats(feats), dim=1).sigmoid()
+        return self._seg_logits(feats).sigmoid()
+
+    def extra_maps(self, feats: SGHRNetOutput,
+                   test_cfg: ConfigType = {}) -> Dict[str, Tensor]:
+        """``seg_maps``: the SGM probabilities (B, N, H, W)."""
+        return dict(seg_maps=self.seg_maps(feats))
+
+    def forward_is_prediction(self, test_cfg: ConfigType = {}) -> bool:
+        """The exported keypoint heatmaps are the prediction unless the seg
+        maps are asked for too."""
+        return not test_cfg.get('output_seg_maps', False)
 
     # ------------------------------------------------------------ predict
     def predict(self,
-                feats: Features,
+                feats: Union[SGHRNetOutput, Sequence[SGHRNetOutput]],
                 batch_data_samples: OptSampleList,
                 test_cfg: ConfigType = {}) -> Predictions:
         """Predict keypoints as :meth:`HeatmapHead.predict`.
@@ -189,8 +193,8 @@ class SGHeatmapHead(HeatmapHead):
         carry ``seg_maps`` (N, H, W), the SGM probabilities.
 
         Args:
-            feats (Tuple[Tensor] | List[Tuple[Tensor]]): The backbone
-                outputs (two of them under flip test).
+            feats (SGHRNetOutput | list): The backbone output (two of them
+                under flip test).
             batch_data_samples (List[:obj:`PoseDataSample`]): The batch
                 data samples.
             test_cfg (dict): The runtime config for testing process.
@@ -203,17 +207,12 @@ class SGHeatmapHead(HeatmapHead):
         if not test_cfg.get('output_seg_maps', False):
             return preds
 
-        if test_cfg.get('flip_test', False):
-            _feats, _feats_flip = feats
-            seg = self.seg_maps(_feats)
-            seg_flip = flip_heatmaps(
-                self.seg_maps(_feats_flip),
-                flip_mode='heatmap',
-                flip_indices=list(range(seg.shape[1])),
-                shift_heatmap=test_cfg.get('shift_heatmap', False))
-            seg = (seg + seg_flip) * 0.5
-        else:
-            seg = self.seg_maps(feats)
+        # flip-merged as the heatmaps (same resolution); each map is its
+        # own mirror image: no channel swap
+        one = feats[0] if test_cfg.get('flip_test', False) else feats
+        seg = flip_merge(self.seg_maps, feats, batch_data_samples,
+                         dict(test_cfg, flip_mode='heatmap'),
+                         flip_indices=list(range(len(one.seg_logits))))
 
         if isinstance(preds, tuple):
             preds, pred_fields = preds
@@ -225,13 +224,14 @@ class SGHeatmapHead(HeatmapHead):
 
     # ------------------------------------------------------------ loss
     def loss(self,
-             feats: Tuple[Tensor],
+             feats: SGHRNetOutput,
              batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
         """Keypoint and segmentation losses, combined by DWA.
 
         Args:
-            feats (Tuple[Tensor]): ``(seg_logits_1, ..., keypoint_feat)``.
+            feats (SGHRNetOutput): The backbone output (keypoint feature
+                last, the SGM logits as ``.seg_logits``).
             batch_data_samples (List[:obj:`PoseDataSample`]): With
                 ``gt_fields.heatmaps`` (K, H, W), ``gt_fields.seg_masks``
                 (1, H, W) and ``gt_instance_labels.keypoint_weights`` (1, K).
@@ -241,7 +241,7 @@ class SGHeatmapHead(HeatmapHead):
             dict: ``loss_kpt``, ``loss_seg``, ``dwa_w_<task>`` and
             (with ``compute_acc``) ``acc_pose``.
         """
-        seg_logits = torch.cat(self._split_feats(feats), dim=1)  # (B,N,H,W)
+        seg_logits = self._seg_logits(feats)  # (B, N, H, W)
         gt_seg = torch.stack([d.gt_fields.seg_masks
                               for d in batch_data_samples])  # (B, 1, H, W)
         if gt_seg.shape[-2:] != seg_logits.shape[-2:] or gt_seg.shape[1] != 1:

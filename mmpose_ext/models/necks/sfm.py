@@ -24,11 +24,11 @@ Three parts (paper section III-C, Fig. 5):
 
 Input/output contract (see :class:`RFMHourglassNet`)::
 
-    neck((heatmaps, feats)) -> (heatmaps, pooled)
+    neck(HourglassOutput(heatmaps, features)) -> SFMOutput(heatmaps, pooled)
         heatmaps: passed through unchanged (tuple of (B, K, H, W))
         pooled:   (B, out_channels)
 """
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,15 @@ from mmpose.models.backbones.resnet import Bottleneck
 from mmpose.registry import MODELS
 from torch import Tensor, nn
 
-from ..backbones.rfm_block import _check_positive_int
+from ..backbones.rfm_hourglass import HourglassOutput
+from ..utils.checks import check_positive_int
+
+
+class SFMOutput(NamedTuple):
+    """What :class:`SpatialFusionModule` returns: the backbone's per-stack
+    heatmaps (B, K, H, W), unchanged, and the pooled vector (B, C)."""
+    heatmaps: Tuple[Tensor, ...]
+    pooled: Tensor
 
 SOFTMAX_DIMS = {'h': 2, 'w': 3, 'hw': (2, 3), 'c': 1}
 
@@ -96,16 +104,16 @@ class SpatialFusionModule(BaseModule):
         if len(in_channels) < 1:
             raise ValueError('in_channels must list at least one scale')
         for c in in_channels:
-            _check_positive_int('in_channels entry', c)
+            check_positive_int('in_channels entry', c)
         if len(head_channels) != len(in_channels):
             raise ValueError(
                 f'head_channels needs one entry per input scale '
                 f'({len(in_channels)}, from in_channels={in_channels}), got '
                 f'{head_channels}')
         for c in head_channels:
-            _check_positive_int('head_channels entry', c)
-        _check_positive_int('fuse_channels', fuse_channels)
-        _check_positive_int('out_channels', out_channels)
+            check_positive_int('head_channels entry', c)
+        check_positive_int('fuse_channels', fuse_channels)
+        check_positive_int('out_channels', out_channels)
         if local_softmax_dim not in SOFTMAX_DIMS:
             raise ValueError(
                 f'local_softmax_dim must be one of {tuple(SOFTMAX_DIMS)}, '
@@ -195,17 +203,16 @@ class SpatialFusionModule(BaseModule):
             weights = weights * n
         return x * weights
 
-    def forward(
-        self, inputs: Tuple[Sequence[Tensor], Sequence[Tensor]]
-    ) -> Tuple[Sequence[Tensor], Tensor]:
+    def forward(self, inputs: HourglassOutput) -> SFMOutput:
         """Forward.
 
         Args:
-            inputs (tuple): ``(heatmaps, feats)`` from the backbone.
+            inputs (HourglassOutput): ``(heatmaps, features)`` from the
+                backbone.
 
         Returns:
-            tuple: ``(heatmaps, pooled)``, heatmaps unchanged and the pooled
-            vector (B, out_channels).
+            SFMOutput: ``heatmaps`` unchanged and the ``pooled`` vector
+            (B, out_channels).
         """
         heatmaps, feats = inputs
         self._check_inputs(feats)
@@ -228,4 +235,4 @@ class SpatialFusionModule(BaseModule):
                 y = self.local_attention(y)
         y = self.final_layer(y)
         pooled = F.adaptive_avg_pool2d(y, 1).flatten(1)
-        return heatmaps, pooled
+        return SFMOutput(heatmaps, pooled)

@@ -55,11 +55,13 @@ mapped to the base frame with the inverse of the heatmaps' mapping. With
 ``TopdownPoseEstimator`` exactly: scale 1 is never resized, padded nor
 resampled.
 
-At test time the neck is skipped when the head reports (through an optional
-``uses_neck_output(test_cfg)`` method) that it does not read the neck's
-output: ``DLMHead`` predicting from H_rfm needs only the backbone's
-heatmaps, so the SFM's cost is saved 2 x len(scales) times per batch with
-unchanged results.
+The head is asked through its contract
+(:mod:`mmpose_ext.models.heads.interface`; MMPose's own heads through an
+adapter): what it decodes (``prediction_source``), its flip-merged heatmaps
+(``predict_heatmaps``) and coordinate codec (``coordinate_decoder``), and
+whether it reads the neck's output (``uses_neck_output``): ``DLMHead``
+predicting from H_rfm needs only the backbone's heatmaps, so the SFM is
+skipped, 2 x len(scales) times per batch, with unchanged results.
 """
 import math
 from typing import List, Optional, Sequence, Tuple
@@ -69,12 +71,12 @@ import torch
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmpose.codecs import IntegralRegressionLabel, RegressionLabel
-from mmpose.models.heads import CPMHead, HeatmapHead
 from mmpose.models.pose_estimators import TopdownPoseEstimator
-from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
 from torch import Tensor
+
+from ..heads.interface import as_topdown_head
 
 MS_MODES = ('resize', 'zoom')
 MERGE_MODES = ('auto', 'heatmap', 'keypoint')
@@ -144,13 +146,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
     def _merge_mode(self, cfg: dict) -> str:
         if cfg['merge'] != 'auto':
             return cfg['merge']
-        if hasattr(self.head, 'predict_heatmaps'):
-            mode = self.test_cfg.get(
-                'predict_from', getattr(self.head, 'predict_from', 'heatmap'))
-            return 'keypoint' if mode == 'regression' else 'heatmap'
-        if isinstance(self.head, (HeatmapHead, CPMHead)):
-            return 'heatmap'
-        return 'keypoint'
+        source = as_topdown_head(self.head).prediction_source(self.test_cfg)
+        return 'heatmap' if source == 'heatmap' else 'keypoint'
 
     def _pad_value(self, inputs: Tensor) -> Tensor:
         """Normalised value of a black pixel, (1, C, 1, 1)."""
@@ -258,9 +255,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         use the neck's output at test time (``DLMHead`` predicting from
         H_rfm: the SFM only feeds the DLM). The head's inputs are otherwise
         identical (the SFM passes the backbone's heatmaps through)."""
-        uses_neck = getattr(self.head, 'uses_neck_output', None)
-        if self.with_neck and uses_neck is not None and \
-                not uses_neck(self.test_cfg):
+        if self.with_neck and not as_topdown_head(
+                self.head).uses_neck_output(self.test_cfg):
             return self.backbone(inputs)
         return self.extract_feat(inputs)
 
@@ -271,25 +267,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
 
     def _head_heatmaps(self, feats, data_samples: SampleList) -> Tensor:
         """Flip-merged heatmaps of one scale, (B, K, h, w)."""
-        head = self.head
-        if hasattr(head, 'predict_heatmaps'):
-            return head.predict_heatmaps(feats, data_samples, self.test_cfg)
-
-        def fwd(f):
-            out = head.forward(f)
-            return out[-1] if isinstance(out, (list, tuple)) else out
-
-        if self.test_cfg.get('flip_test', False):
-            flip_indices = data_samples[0].metainfo['flip_indices']
-            _feats, _feats_flip = feats
-            heatmaps = fwd(_feats)
-            heatmaps_flip = flip_heatmaps(
-                fwd(_feats_flip),
-                flip_mode=self.test_cfg.get('flip_mode', 'heatmap'),
-                flip_indices=flip_indices,
-                shift_heatmap=self.test_cfg.get('shift_heatmap', False))
-            return (heatmaps + heatmaps_flip) * 0.5
-        return fwd(feats)
+        return as_topdown_head(self.head).predict_heatmaps(
+            feats, data_samples, self.test_cfg)
 
     @staticmethod
     def _heatmaps_to_base(heatmaps: Tensor, affine: Affine,
@@ -391,12 +370,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         codecs (heatmaps, SimCC) already decode to input pixels of the image
         the head saw (index times a fixed stride): the factor is 1.
         """
-        head = self.head
-        mode = self.test_cfg.get('predict_from',
-                                 getattr(head, 'predict_from', None))
-        decoder = getattr(head, 'regression_decoder', None) \
-            if mode == 'regression' else None
-        decoder = decoder or getattr(head, 'decoder', None)
+        decoder = as_topdown_head(self.head).coordinate_decoder(
+            self.test_cfg)
         if isinstance(decoder, NORMALISED_CODECS):
             w, h = decoder.input_size
             return padded_hw[1] / w, padded_hw[0] / h

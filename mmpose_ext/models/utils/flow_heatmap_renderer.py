@@ -39,6 +39,7 @@ import math
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmpose.registry import MODELS
 from torch import Tensor, nn
 
@@ -160,6 +161,38 @@ class BaseDensityRenderer(nn.Module):
     def log_density(self, flow: Optional[nn.Module], z: Tensor) -> Tensor:
         """``log G(z)`` as this renderer evaluates it, for z (..., 2)."""
         return log_std_normal(z)
+
+    def squared_error(self, flow: Optional[nn.Module], mu: Tensor,
+                      sigma: Tensor, target: Tensor) -> Tensor:
+        """``sum_pixels (H - T)^2`` per map, with mu's gradient from the
+        overlap with the target only.
+
+        Expanded as ``sum H^2 - 2 sum H T + sum T^2`` and evaluated from the
+        window (H is 0 outside it), so the full map is never built; the
+        blob's energy ``sum H^2`` is rendered at a DETACHED mu: its value is
+        the same, but it falls as the blob leaves the map, which would push
+        mu toward an edge. The gradient then only ever pulls mu toward the
+        target (and is 0 where the blobs do not overlap).
+
+        Args:
+            flow (nn.Module, optional): The flow.
+            mu, sigma (Tensor): (B, K, 2), normalised.
+            target (Tensor): (B, K, H, W).
+
+        Returns:
+            Tensor: (B, K).
+        """
+        size = target.shape[-2:]
+        values, index = self.windowed(flow, mu, sigma, size)
+        energy, _ = self.windowed(flow, mu.detach(), sigma, size)
+        flat = target.flatten(2)
+        t_win = flat if index is None else flat.gather(2, index)
+
+        def dot(x, y):  # (B, K, N) x2 -> (B, K), as a batched matmul
+            return (x.unsqueeze(-2) @ y.unsqueeze(-1))[..., 0, 0]
+
+        values, energy = values.flatten(2), energy.flatten(2)
+        return dot(energy, energy) - 2 * dot(values, t_win) + dot(flat, flat)
 
     # ----------------------------------------------------------- internals
     def _axis_terms(self, z: Tensor) -> Tensor:
@@ -300,3 +333,31 @@ class FlowLatticeRenderer(BaseDensityRenderer):
 
 
 MODELS.register_module(module=BaseDensityRenderer)
+
+
+def blur_to_label(density: Tensor, sigma: float) -> Tensor:
+    """The heatmap a keypoint drawn from ``density`` gives its label: the
+    density normalised to unit mass over the grid, convolved with the
+    label's Gaussian of ``sigma`` pixels, peak 1, zero beyond 3 sigma (as
+    MSRA heatmaps), i.e. ``E_x[G(u - x)]``.
+
+    Its peak is a confidence in the units of a predicted heatmap: 1 for a
+    certain position, about s_t / sqrt(s_t^2 + s^2) per axis for a spread
+    s; a collapsed density gives the label's own blob, not a spike.
+
+    Args:
+        density (Tensor): (B, K, H, W), non-negative.
+        sigma (float): The label's Gaussian, in pixels.
+
+    Returns:
+        Tensor: (B, K, H, W).
+    """
+    density = density / density.sum((2, 3), keepdim=True).clamp(min=1e-12)
+    r = int(math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=density.dtype, device=density.device)
+    g = torch.exp(-0.5 * (t / sigma)**2)
+    b, k, h, w = density.shape
+    x = density.reshape(b * k, 1, h, w)
+    x = F.conv2d(x, g.view(1, 1, 1, -1), padding=(0, r))
+    x = F.conv2d(x, g.view(1, 1, -1, 1), padding=(r, 0))
+    return x.view(b, k, h, w)

@@ -7,6 +7,14 @@ import torch
 from mmpose_ext.models.backbones import SegmentationGuidedModule, SGHRNet
 
 
+
+def _flat(out):
+    """``(seg_logits..., hrnet outputs...)``: SGHRNet's output in network
+    order (the SGM logits come by name, ``out.seg_logits``)."""
+    from mmpose_ext.models.backbones.sg_hrnet import SGHRNetOutput
+    assert isinstance(out, SGHRNetOutput)
+    return tuple(out.seg_logits) + tuple(out)
+
 def _extra(w=32, blocks=4, modules=(1, 4, 3)):
     """HRNet-W{w} stages (W32: MMPose's config); small w for tiny nets."""
     s1 = 64 if w == 32 else w
@@ -39,7 +47,7 @@ def test_w32_shapes_and_parameter_budget():
     assert (n_sg - n_hr) / n_hr < 0.002  # "within 0.2% of HRNet-W32"
     assert n_sg - n_hr == 4 * (32 * 32 * 9 + 32 + 32 + 1)
     with torch.no_grad():
-        outs = model(torch.rand(1, 3, 256, 192))
+        outs = _flat(model(torch.rand(1, 3, 256, 192)))
     assert model.num_seg_outputs == 4
     assert [tuple(o.shape) for o in outs] == [(1, 1, 64, 48)] * 4 + [
         (1, 32, 64, 48)]
@@ -52,7 +60,7 @@ def test_w32_shapes_and_parameter_budget():
 def test_tiny_shapes_and_order(stages, final, n, position):
     model = SGHRNet(TINY, sgm_stages=stages, final_sgm=final,
                     sgm_position=position, init_cfg=None)
-    outs = model(torch.rand(2, 3, 32, 32))
+    outs = _flat(model(torch.rand(2, 3, 32, 32)))
     assert model.num_seg_outputs == n and len(outs) == n + 1
     for o in outs[:n]:
         assert tuple(o.shape) == (2, 1, 8, 8)  # logits, unbounded
@@ -95,7 +103,7 @@ def test_hrnet_weights_load_into_sg_hrnet():
 @pytest.mark.parametrize('position', ['pre_fuse', 'stage_input'])
 def test_gradients_reach_every_sgm(position):
     model = SGHRNet(TINY, sgm_position=position, init_cfg=None)
-    outs = model(torch.rand(2, 3, 32, 32))
+    outs = _flat(model(torch.rand(2, 3, 32, 32)))
     # the keypoint feature alone already depends on every SGM (attention)
     outs[-1].square().mean().backward()
     for name, sgm in model.sgms.items():
@@ -107,7 +115,7 @@ def test_gradients_reach_every_sgm(position):
     names = list(model.sgms.keys())
     assert names == ['stage2', 'stage3', 'stage4', 'final']
     for i, name in enumerate(names):
-        outs = model(torch.rand(2, 3, 32, 32))
+        outs = _flat(model(torch.rand(2, 3, 32, 32)))
         model.zero_grad(set_to_none=True)
         outs[i].mean().backward()
         assert model.sgms[name].conv2.weight.grad.abs().sum() > 0
@@ -166,7 +174,7 @@ def test_mismatched_channel_counts_raise_value_error():
 
 
 def _placement_model(position, multiscale=True, num_modules=1):
-    from mmpose_ext.testing import tiny_hrnet_extra
+    from mmpose_ext.devkit.testing import tiny_hrnet_extra
     extra = tiny_hrnet_extra(4)
     assert extra['stage4']['num_channels'] == (4, 8, 16, 32)
     extra['stage4']['multiscale_output'] = multiscale
@@ -208,7 +216,7 @@ def _capture(model, x):
             lambda m, a, o, rec=rec: rec['fused'].append(o.detach().clone())))
     try:
         with torch.no_grad():
-            outs = model(x)
+            outs = _flat(model(x))
     finally:
         for h in handles:
             h.remove()

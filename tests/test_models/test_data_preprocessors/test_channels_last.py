@@ -10,7 +10,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmpose.registry import DATASETS, MODELS
 
-from mmpose_ext.testing import coco_data_overrides, tiny_hrnet_overrides
+from mmpose_ext.devkit.testing import coco_data_overrides, tiny_hrnet_overrides
 
 PREPROC = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                bgr_to_rgb=True)

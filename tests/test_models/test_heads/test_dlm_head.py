@@ -13,6 +13,7 @@ from mmpose.structures import PoseDataSample
 from torch import nn
 
 from mmpose_ext.models.heads.dlm_head import DLMHead
+from mmpose_ext.models.necks.sfm import SFMOutput
 
 K, C, H, W = 4, 32, 16, 16
 S = 64  # input size
@@ -45,7 +46,7 @@ def _feats(b=2, stacks=2, seed=0, c=C):
     g = torch.Generator().manual_seed(seed)
     heatmaps = tuple(
         torch.rand(b, K, H, W, generator=g) for _ in range(stacks))
-    return heatmaps, torch.randn(b, c, generator=g)
+    return SFMOutput(heatmaps, torch.randn(b, c, generator=g))
 
 
 def _samples(keypoints):
@@ -80,8 +81,9 @@ def _train_head_alone(head, steps=300, b=8, seed=0):
     kpts = rng.uniform(4, S - 4, (b, K, 2))
     samples = _samples(kpts)
     truth = torch.from_numpy(kpts).float()
-    feats = ((torch.zeros(b, K, H, W), ),
-             torch.randn(b, C, generator=torch.Generator().manual_seed(seed)))
+    feats = SFMOutput(
+        (torch.zeros(b, K, H, W), ),
+        torch.randn(b, C, generator=torch.Generator().manual_seed(seed)))
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)
 
     def error():
@@ -162,7 +164,7 @@ def test_dlm_loss_does_not_train_sigma():
     torch.manual_seed(0)
     head = _head(rle_weight=0.0, lambda_dlm=1.0)
     pooled = torch.randn(2, C, requires_grad=True)
-    losses = head.loss(((torch.zeros(2, K, H, W), ), pooled),
+    losses = head.loss(SFMOutput((torch.zeros(2, K, H, W), ), pooled),
                        _random_samples())
     losses['loss_dlm'].backward()
     grad = head.fc.weight.grad.view(K, 4, C)
@@ -178,7 +180,7 @@ def test_rle_term_is_mmposes_rle_loss_on_the_heads_flow():
     losses = head.loss(feats, samples)
     ref = RLELoss(use_target_weight=True, q_distribution='gaussian')
     ref.flow_model.load_state_dict(head.flow.state_dict())
-    mu_raw = head.fc(feats[1]).view(2, K, 4)
+    mu_raw = head.fc(feats.pooled).view(2, K, 4)
     labels = torch.cat([d.gt_instance_labels.keypoint_labels
                         for d in samples])
     expected = 0.5 * ref(mu_raw[..., :2], mu_raw[..., 2:], labels,
@@ -193,7 +195,7 @@ def test_loss_kpt_is_exactly_the_sum_of_the_stacks():
     feats, samples = _feats(stacks=3), _random_samples()
     gt = torch.stack([d.gt_fields.heatmaps for d in samples])
     mse = KeypointMSELoss(use_target_weight=True)
-    expected = sum(mse(h, gt, torch.ones(2, K)) for h in feats[0])
+    expected = sum(mse(h, gt, torch.ones(2, K)) for h in feats.heatmaps)
     assert torch.equal(head.loss(feats, samples)['loss_kpt'], expected)
     assert set(head.loss(feats, samples)) == {'loss_kpt', 'acc_pose'}
 
@@ -201,8 +203,9 @@ def test_loss_kpt_is_exactly_the_sum_of_the_stacks():
 def test_every_term_reaches_its_parameters():
     torch.manual_seed(0)
     head = _head()
-    heatmaps = tuple(h.requires_grad_() for h in _feats()[0])
-    losses = head.loss((heatmaps, torch.randn(2, C)), _random_samples())
+    heatmaps = tuple(h.requires_grad_() for h in _feats().heatmaps)
+    losses = head.loss(SFMOutput(heatmaps, torch.randn(2, C)),
+                       _random_samples())
     assert set(losses) == {'loss_kpt', 'loss_rle', 'loss_dlm', 'acc_pose'}
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert sum(float(p.grad.abs().sum()) for p in head.flow.parameters()) > 0
@@ -274,7 +277,7 @@ def test_average_weights_the_dlm_by_its_confidence():
         bias[:, :2] = 12 / W
         bias[:, 2:] = math.log(0.3 / 0.7)
     cfg = dict(predict_from='average', output_heatmaps=True)
-    preds, fields = head.predict(((h_rfm, ), pooled), samples, cfg)
+    preds, fields = head.predict(SFMOutput((h_rfm, ), pooled), samples, cfg)
     peaks = fields[0].heatmaps.flatten(1).argmax(-1)
     assert torch.all(peaks == 5 * W + 5)
     # (the decoder's quarter-pixel refinement may lean toward the DLM)
@@ -284,7 +287,7 @@ def test_average_weights_the_dlm_by_its_confidence():
     with torch.no_grad():
         bias[:, :2] = 5 / W
         bias[:, 2:] = -20.0
-    preds = head.predict(((h_rfm, ), pooled), samples,
+    preds = head.predict(SFMOutput((h_rfm, ), pooled), samples,
                          dict(predict_from='average'))
     assert np.allclose(preds[0].keypoint_scores, 0.9, atol=1e-4)
 
@@ -323,10 +326,10 @@ def test_flip_of_mirrored_features_equals_the_unflipped_prediction(mode):
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
     heatmaps, pooled = _feats(c=64)
-    feats = (heatmaps, pooled)
+    feats = SFMOutput(heatmaps, pooled)
     grid = S if mode == 'regression' else W
-    mirrored = (_mirror_heatmaps(heatmaps),
-                _mirror_pooled(head, pooled, grid))
+    mirrored = SFMOutput(_mirror_heatmaps(heatmaps),
+                         _mirror_pooled(head, pooled, grid))
     samples = _random_samples()
     base = dict(predict_from=mode, output_heatmaps=True, shift_heatmap=False)
     plain, plain_fields = head.predict(feats, samples, base)
@@ -354,9 +357,9 @@ def test_regression_prediction_decodes_mu_with_rle_scores():
 def test_heatmap_prediction_is_the_final_stack():
     head = _head()
     feats = _feats()
-    assert head.forward(feats) is feats[0][-1]
+    assert head.forward(feats) is feats.heatmaps[-1]
     preds = head.predict(feats, _random_samples(), {})
-    ref = head.decode(feats[0][-1])
+    ref = head.decode(feats.heatmaps[-1])
     assert np.allclose(preds[0].keypoints, ref[0].keypoints)
     assert not head.uses_neck_output({})
     assert head.uses_neck_output(dict(predict_from='average'))

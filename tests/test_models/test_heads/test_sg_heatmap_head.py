@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
 
+from mmpose_ext.models.backbones.sg_hrnet import SGHRNetOutput
 from mmpose_ext.models.heads import SGHeatmapHead
 
 K, C, H, W, N = 5, 8, 16, 12, 4
@@ -43,10 +44,20 @@ def _samples(batch=2, visible=None, seed=0):
     return out
 
 
+def _sg(flat):
+    """SGHRNet's output from ``(seg_logits_1..N, keypoint_feature)``."""
+    return SGHRNetOutput(flat[N:], flat[:N])
+
+
+def _flat(feats):
+    """``(seg_logits_1..N, keypoint_feature)`` of SGHRNet's output."""
+    return tuple(feats.seg_logits) + tuple(feats)
+
+
 def _feats(batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     segs = [torch.randn(batch, 1, H, W, generator=g) for _ in range(N)]
-    return tuple(segs) + (torch.randn(batch, C, H, W, generator=g), )
+    return _sg(tuple(segs) + (torch.randn(batch, C, H, W, generator=g), ))
 
 
 def test_loss_terms_and_logged_keys():
@@ -69,7 +80,7 @@ def test_loss_terms_and_logged_keys():
     bce = torch.stack([
         F.binary_cross_entropy_with_logits(
             s, gt_seg, reduction='none').sum(dim=(1, 2, 3))
-        for s in feats[:N]])  # (N, B): per map, summed over pixels
+        for s in _flat(feats)[:N]])  # (N, B): per map, summed over pixels
     torch.testing.assert_close(losses['loss_seg'], LAMBDA * bce.mean())
 
 
@@ -91,7 +102,8 @@ def test_dwa_weights_in_the_head_follow_the_raw_task_losses():
     for step in range(5):
         feats = _feats(seed=10 + step)
         # vary the scale of the logits so L_seg moves unlike L_key
-        feats = tuple(f * (1 + step) for f in feats[:N]) + feats[N:]
+        feats = _sg(tuple(f * (1 + step) for f in _flat(feats)[:N]) +
+                    _flat(feats)[N:])
         samples = _samples(seed=step)
         gt_hm, w, gt_seg = _targets(samples)
         with torch.no_grad():
@@ -100,7 +112,7 @@ def test_dwa_weights_in_the_head_follow_the_raw_task_losses():
         l_seg = np.mean([
             F.binary_cross_entropy_with_logits(
                 s, gt_seg, reduction='none').sum(dim=(1, 2, 3)).numpy()
-            for s in feats[:N]])
+            for s in _flat(feats)[:N]])
         raw.append((l_key, l_seg))
         logged.append({k: v.item() for k, v in head.loss(feats,
                                                          samples).items()})
@@ -150,7 +162,7 @@ def test_predict_ignores_seg_maps_unless_asked(flip):
     assert 0 <= seg.min() and seg.max() <= 1
     if not flip:
         torch.testing.assert_close(seg, torch.sigmoid(
-            torch.cat(feats[:N], dim=1)[0]))
+            torch.cat(_flat(feats)[:N], dim=1)[0]))
 
     _, fields = head.predict(
         feats, samples,
@@ -252,7 +264,7 @@ def _seg_of(head, feats, **test_cfg):
 
 def _mirror(feats):
     """Horizontally mirrored features (every map, keypoint feature too)."""
-    return tuple(_flip_w(f) for f in feats)
+    return _sg(tuple(_flip_w(f) for f in _flat(feats)))
 
 
 def test_seg_maps_of_mirrored_features_mirror_back():
@@ -266,7 +278,7 @@ def test_seg_maps_of_mirrored_features_mirror_back():
     seg_m = _seg_of(head, _mirror(feats))
     assert torch.equal(_flip_w(seg_m), seg)
     assert not torch.equal(seg_m, seg)  # the maps are not symmetric
-    torch.testing.assert_close(seg, torch.cat(feats[:N], 1).sigmoid(),
+    torch.testing.assert_close(seg, torch.cat(_flat(feats)[:N], 1).sigmoid(),
                                rtol=0, atol=0)
 
 
@@ -281,7 +293,7 @@ def test_flip_averaged_seg_maps_are_exact_without_shift():
     checked against its exact formula in the next test."""
     head = _head().eval()
     feats = _feats(seed=5)
-    seg = torch.cat(feats[:N], 1).sigmoid()
+    seg = torch.cat(_flat(feats)[:N], 1).sigmoid()
     averaged = _seg_of(head, [feats, _mirror(feats)], flip_test=True,
                        shift_heatmap=False)
     torch.testing.assert_close(averaged, seg, rtol=0, atol=1e-7)
@@ -294,10 +306,10 @@ def test_flip_averaged_seg_maps_are_exact_without_shift():
 
     # symmetric construction: logits equal to their own mirror give
     # symmetric averaged maps equal to their sigmoid
-    sym = tuple(0.5 * (f + _flip_w(f)) for f in feats)
+    sym = _sg(tuple(0.5 * (f + _flip_w(f)) for f in _flat(feats)))
     averaged_sym = _seg_of(head, [sym, sym], flip_test=True,
                            shift_heatmap=False)
-    torch.testing.assert_close(averaged_sym, torch.cat(sym[:N], 1).sigmoid(),
+    torch.testing.assert_close(averaged_sym, torch.cat(_flat(sym)[:N], 1).sigmoid(),
                                rtol=0, atol=1e-7)
     torch.testing.assert_close(averaged_sym, _flip_w(averaged_sym), rtol=0,
                                atol=1e-7)
@@ -314,7 +326,7 @@ def test_flip_averaged_seg_maps_follow_shift_heatmap():
     heatmaps, then averaged: 0.5 * (s + shift(s)) for mirrored features."""
     head = _head().eval()
     feats = _feats(seed=7)
-    seg = torch.cat(feats[:N], 1).sigmoid()
+    seg = torch.cat(_flat(feats)[:N], 1).sigmoid()
     shifted = seg.clone()
     shifted[..., 1:] = seg[..., :-1]
     averaged = _seg_of(head, [feats, _mirror(feats)], flip_test=True,
@@ -327,14 +339,16 @@ def test_bad_inputs_raise_value_error():
     head = _head()
     with pytest.raises(ValueError, match='seg_logits'):
         head.loss((torch.rand(2, C, H, W), ), _samples())
-    small = tuple(torch.rand(2, 1, H // 2, W // 2) for _ in range(N)) + (
-        torch.rand(2, C, H // 2, W // 2), )
+    small = _sg(tuple(torch.rand(2, 1, H // 2, W // 2) for _ in range(N)) +
+                (torch.rand(2, C, H // 2, W // 2), ))
     with pytest.raises(ValueError, match='seg_masks'):
         head.loss(small, _samples())
     with pytest.raises(ValueError, match='in_channels'):
-        head.forward(_feats()[:-1] + (torch.rand(2, C + 1, H, W), ))
-    with pytest.raises(ValueError, match='num_seg_maps'):
-        _head(num_seg_maps=0)
+        head.forward(_sg(_flat(_feats())[:-1] +
+                         (torch.rand(2, C + 1, H, W), )))
+    # an SGHRNet without any SGM gives the head nothing to supervise
+    with pytest.raises(ValueError, match='at least one SGM'):
+        head.loss(SGHRNetOutput((torch.rand(2, C, H, W), ), ()), _samples())
 
 
 def _blob_batch(batch, seed):
@@ -366,7 +380,7 @@ def _blob_batch(batch, seed):
 def test_segmentation_loss_trains_the_sgms():
     from mmpose.registry import MODELS
 
-    from mmpose_ext.testing import tiny_hrnet_extra
+    from mmpose_ext.devkit.testing import tiny_hrnet_extra
     torch.manual_seed(0)
     # lambda chosen as in the configs: pi sigma^2 / (ln2 (HW)^2), 16x16 maps
     lam = math.pi * 2**2 / (math.log(2) * (16 * 16)**2)

@@ -12,7 +12,7 @@ from torch import nn
 
 from mmpose_ext.models.utils import PretrainedUnavailableError
 from mmpose_ext.models.utils.checked_pretrained import WEIGHTS_FROM_RESUME
-from mmpose_ext.testing import tiny_hrnet_extra
+from mmpose_ext.devkit.testing import tiny_hrnet_extra
 
 # Port 9 on localhost refuses connections: the offline case, quickly.
 OFFLINE_URL = 'http://127.0.0.1:9/hrnet_w32-36af842e.pth'

@@ -1,1 +1,0 @@
-# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.

@@ -1,0 +1,10 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Argument checks shared by the model parts."""
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int (not a
+    bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or value < minimum:
+        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
