@@ -177,6 +177,3 @@ def register_safe_local_loader() -> Callable:
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
     return load_from_local
-
-
-register_safe_local_loader()

@@ -13,9 +13,10 @@ With ``--launcher pytorch`` (``tools/dist_train.sh``, ``mim train ...
    modules").
 
 Both are hard errors, so distributed CPU training (the gloo backend: CI,
-tests, debugging a multi-process run on a laptop) cannot start at all. On
-import of :mod:`mmpose_ext` this module patches exactly those two spots and
-only for the failing case:
+tests, debugging a multi-process run on a laptop) cannot start at all.
+:func:`patch_mmengine_for_cpu_distributed` (applied on import of
+:mod:`mmpose_ext` by :mod:`mmpose_ext.compat`) patches exactly those two
+spots and only for the failing case:
 
 - ``_init_dist_pytorch`` skips ``set_device`` and calls
   ``init_process_group`` itself when no CUDA device is available and no
@@ -160,6 +161,3 @@ def patch_mmengine_for_cpu_distributed() -> None:
     """Install both patches (idempotent)."""
     _patch_init_dist()
     _patch_ddp()
-
-
-patch_mmengine_for_cpu_distributed()

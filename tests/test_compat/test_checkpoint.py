@@ -11,7 +11,7 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
-from mmpose_ext.utils.checkpoint import (CorruptCheckpointError,
+from mmpose_ext.compat.checkpoint import (CorruptCheckpointError,
                                          UnsafeCheckpointError,
                                          load_from_local, safe_torch_load)
 

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MODULE = osp.join(REPO, 'mmpose_ext', 'engine', 'dist_compat.py')
+MODULE = osp.join(REPO, 'mmpose_ext', 'compat', 'dist.py')
 
 
 def _load_dist_compat():

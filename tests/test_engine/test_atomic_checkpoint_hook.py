@@ -14,7 +14,7 @@ from mmengine.hooks import CheckpointHook
 
 from mmpose_ext.engine.hooks.atomic_checkpoint_hook import (
     AtomicCheckpointHook, atomic_write)
-from mmpose_ext.utils.checkpoint import safe_torch_load
+from mmpose_ext.compat.checkpoint import safe_torch_load
 
 from .conftest import assert_same_state, make_toy_runner, model_state
 

@@ -14,7 +14,7 @@ from mmengine.optim import OptimWrapper
 
 from mmpose_ext.engine.hooks.nonfinite_loss_hook import (
     NonFiniteLossError, NonFiniteLossHook, NonFiniteSkipOptimWrapper)
-from mmpose_ext.utils.checkpoint import safe_torch_load
+from mmpose_ext.compat.checkpoint import safe_torch_load
 
 from .conftest import assert_same_state, model_state
 

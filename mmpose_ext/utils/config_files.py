@@ -1,0 +1,34 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Find the configs shipped with the plugin."""
+import os.path as osp
+
+_PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def config_file(relpath: str) -> str:
+    """Absolute path of a config that ships with the plugin.
+
+    Installed packages carry the configs in ``mmpose_ext/.mim/configs`` (as
+    OpenMMLab packages do, so ``mim`` and ``mmpose_ext::`` config paths find
+    them); a source checkout has them in ``configs/`` beside the package.
+
+    Args:
+        relpath (str): Path below ``configs/``, e.g.
+            ``'_base_/datasets/lsp.py'``.
+
+    Returns:
+        str: The first existing of the two locations.
+
+    Raises:
+        FileNotFoundError: Naming both places looked in.
+    """
+    candidates = [
+        osp.join(_PACKAGE, '.mim', 'configs', relpath),
+        osp.join(osp.dirname(_PACKAGE), 'configs', relpath),
+    ]
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f'mmpose_ext config {relpath!r} not found in {candidates}: the '
+        'package is installed without its configs; reinstall it')
