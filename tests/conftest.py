@@ -39,7 +39,7 @@ def repo_root():
 
 
 def _make(tmp_path_factory, fmt, **kwargs):
-    from mmpose_ext.datasets.synthetic import generate_dataset
+    from mmpose_ext.devkit.synthetic import generate_dataset
     out = str(tmp_path_factory.mktemp(f'synthetic_{fmt}'))
     generate_dataset(fmt, out, **kwargs)
     return out

@@ -17,11 +17,15 @@ in ONE process, interleaved round-robin, and report min and median; see
     # data pipeline samples/s (0 and 2 workers) beside training throughput
     python tools/benchmark.py pipeline configs/sg_hrnet_w32_coco.py --batch 8
 
-    # baseline vs paper model, trained alike on generated data
-    python tools/benchmark.py learn --pairs hrnet sadi --iters 300
+    # baselines vs the papers' models, trained alike on generated data,
+    # three seeds (mean, spread, paired differences)
+    python tools/benchmark.py learn --groups hrnet sadi --seeds 0 1 2
 
     # eager PyTorch vs channels_last / conv-BN folding / compile / ONNX RT
     python tools/benchmark.py infer configs/sg_hrnet_w32_coco.py --batch 1
+
+    # where SADI-Net's DLM head spends its time, per heatmap renderer
+    python tools/benchmark.py dlm configs/sadi_net_mpii.py --batch 32
 
 Common options: ``--threads`` (default 2), ``--out``, ``--work-dir``.
 Config arguments accept ``mmpose::path/in/mmpose/configs.py``. For tiny
@@ -37,40 +41,43 @@ td-hm_hourglass52_8xb64-210e_mpii-256x256.py --batch 4 \\
         model.backbone.feat_channel=128 model.head.in_channels=128
 """
 import argparse
+import contextlib
 import json
 import os.path as osp
 import sys
+import warnings
 from typing import Dict, List, Optional, Sequence
 
+import torch
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-_LOGGER = 'mmpose_ext_benchmark'
 if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
     sys.path.insert(0, REPO_ROOT)
 
+import mmpose_ext  # noqa: E402,F401  (registers the plugin's modules)
+from mmpose_ext.devkit.benchmark import common  # noqa: E402
+from mmpose_ext.devkit.benchmark.codec import (codec_pair,  # noqa: E402
+                                               format_codec, run_codec)
+from mmpose_ext.devkit.benchmark.common import resolve_config  # noqa: E402
+from mmpose_ext.devkit.benchmark.dlm import (RENDERERS,  # noqa: E402
+                                             format_dlm, run_dlm)
+from mmpose_ext.devkit.benchmark.flops import get_complexity  # noqa: E402
+from mmpose_ext.devkit.benchmark.infer import (format_infer,  # noqa: E402
+                                               run_infer)
+from mmpose_ext.devkit.benchmark.learn import (GROUPS,  # noqa: E402
+                                               format_learn, merge_learn,
+                                               run_learn)
+from mmpose_ext.devkit.benchmark.pipeline import (  # noqa: E402
+    format_pipeline, run_pipeline)
+from mmpose_ext.devkit.benchmark.speed import (format_speed,  # noqa: E402
+                                               profile_cases, run_speed)
 
-def _resolve(config: str) -> str:
-    """``mmpose::rel/path.py`` -> the installed MMPose config file."""
-    if config.startswith('mmpose::'):
-        import mmpose
-        return osp.join(
-            osp.dirname(mmpose.__file__), '.mim', 'configs',
-            config[len('mmpose::'):])
-    return config
-
-
-def _parse_kv(items: Sequence[str]) -> Dict:
-    from mmengine.config import DictAction
-    out = {}
-    for item in items:
-        if '=' not in item:
-            raise SystemExit(f'expected KEY=VALUE, got {item!r}')
-        key, val = item.split('=', 1)
-        out[key] = DictAction._parse_iterable(val)
-    return out
+_LOGGER = 'mmpose_ext_benchmark'
 
 
 def _common(p):
-    from mmengine.config import DictAction
     p.add_argument('--out', help='write the result as JSON here')
     p.add_argument('--threads', type=int, default=2,
                    help='torch threads (default 2)')
@@ -144,7 +151,6 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
     p = sub.add_parser('learn', help='baselines vs paper models on '
                        'generated data, several seeds')
-    from mmpose_ext.benchmark.learn import GROUPS
     p.add_argument('--groups', '--pairs', dest='groups', nargs='+',
                    default=['hrnet', 'sadi'], choices=sorted(GROUPS))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -190,63 +196,20 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                    help='add GFLOP/s and the share of the matmul peak')
     _model_opts(p, multi=False)
     _common(p)
+
+    p = sub.add_parser('dlm', help="time split of SADI-Net's DLM head per "
+                       'renderer')
+    p.add_argument('config')
+    p.add_argument('--batch', type=int, default=32)
+    p.add_argument('--repeats', type=int, default=10)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--renderers', nargs='+', default=list(RENDERERS),
+                   choices=list(RENDERERS))
+    _common(p)
     return parser.parse_args(argv)
 
 
-def _configs(args) -> List:
-    from mmpose_ext.benchmark.common import load_config, shrink
-    from mmpose_ext.benchmark.common import set_input_size
-    paths = args.configs if hasattr(args, 'configs') else [args.config]
-    per = {}
-    for item in getattr(args, 'set', []) or []:
-        try:
-            idx = int(item[0])
-        except ValueError:
-            raise SystemExit(f'--set: expected an index first, got {item}')
-        if not 0 <= idx < len(paths):
-            raise SystemExit(f'--set {idx}: there are {len(paths)} configs')
-        per.setdefault(idx, {}).update(_parse_kv(item[1:]))
-    names = getattr(args, 'names', None) or []
-    if names and len(names) != len(paths):
-        raise SystemExit('--names needs one name per config')
-    out = []
-    for i, path in enumerate(paths):
-        cfg = load_config(_resolve(path), args.cfg_options)
-        if args.width:
-            try:
-                shrink(cfg, args.width)
-            except ValueError as e:  # e.g. MMPose's HourglassNet: --set
-                print(f'warning: {path}: {e}; not shrunk', file=sys.stderr)
-        if per.get(i):
-            cfg.merge_from_dict(per[i])
-        if args.shape and args.command == 'infer':
-            set_input_size(cfg, (args.shape[1], args.shape[0]))
-        name = names[i] if names else osp.splitext(osp.basename(path))[0]
-        out.append((name, cfg))
-    return out
-
-
-def profile_cases(cases, top: int) -> str:
-    """Top operators (self CPU time) of one forward and one training step."""
-    from torch.profiler import ProfilerActivity, profile
-    out = []
-    for case in cases:
-        for what in ('forward', 'train'):
-            case.run(what, record=False)  # warm
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                case.run(what, record=False)
-            out.append(f'\n### {case.name}: {what} (batch '
-                       f'{case.batch_size})\n')
-            out.append(prof.key_averages().table(
-                sort_by='self_cpu_time_total', row_limit=top))
-    return '\n'.join(out)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
-    import contextlib
-
-    import torch
-    from mmengine.logging import MMLogger
     args = parse_args(argv)
     threads = torch.get_num_threads()
     # stdout carries the tables only: libraries' prints (pycocotools'
@@ -256,33 +219,36 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             res, text = _run(args, argv)
     finally:  # leave the process as found (tests call main() in-process)
         torch.set_num_threads(threads)
-        from mmpose_ext.benchmark import common
         common.set_clock('wall')
         MMLogger._instance_dict.pop(_LOGGER, None)
     print(text)
-    print(f'\n{_machine_line(res)}')
+    print(f'\n{common.machine_line(res["machine"])}')
     return res
 
 
-def _machine_line(res: Dict) -> str:
-    from mmpose_ext.benchmark import common
-    return common.machine_line(res['machine'])
+def _configs(args) -> List:
+    paths = args.configs if hasattr(args, 'configs') else [args.config]
+    per = {}
+    try:
+        for item in getattr(args, 'set', []) or []:
+            per.setdefault(int(item[0]), {}).update(
+                common.parse_kv(item[1:]))
+        return common.build_configs(
+            paths, getattr(args, 'names', None), per, args.cfg_options,
+            args.width, args.shape if args.command == 'infer' else None,
+            log=lambda msg: print(msg, file=sys.stderr))
+    except ValueError as e:
+        raise SystemExit(f'--set / --names: {e}')
 
 
 def _run(args, argv):
-    import warnings
-
-    import torch
-    from mmengine.logging import MMLogger
     torch.set_num_threads(args.threads)
-    import mmpose_ext  # noqa: F401
     # keep the output to the tables: no per-parameter init messages (the
     # current MMEngine logger, removed again by main()), no MMPose metainfo
     # / bbox warnings (they repeat per sample)
     MMLogger.get_instance(_LOGGER, log_level='WARNING')
     warnings.filterwarnings('ignore', category=UserWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)
-    from mmpose_ext.benchmark import common
     if args.clock == 'cpu' and args.command in ('pipeline', 'learn'):
         raise SystemExit(f'--clock cpu: {args.command} times worker '
                          'processes too; use the wall clock')
@@ -291,8 +257,7 @@ def _run(args, argv):
     info = common.machine_info()
     text = ''
     if args.command == 'speed':
-        from mmpose_ext.benchmark.speed import format_speed, run_speed
-        flops_fn = None if args.no_flops else common.load_get_complexity()
+        flops_fn = None if args.no_flops else get_complexity
         cases = []
         res = run_speed(
             _configs(args),
@@ -310,8 +275,6 @@ def _run(args, argv):
         if args.profile:
             text += '\n' + profile_cases(cases, args.profile)
     elif args.command == 'codec':
-        from mmpose_ext.benchmark.codec import (codec_pair, format_codec,
-                                                run_codec)
         if (args.input_size is None) != (args.heatmap_size is None):
             raise SystemExit('give both --input-size and --heatmap-size')
         res = run_codec(
@@ -320,8 +283,6 @@ def _run(args, argv):
             repeats=args.repeats)
         text = format_codec(res)
     elif args.command == 'pipeline':
-        from mmpose_ext.benchmark.pipeline import (format_pipeline,
-                                                   run_pipeline)
         (name, cfg), = _configs(args)
         res = run_pipeline(
             name,
@@ -337,7 +298,6 @@ def _run(args, argv):
             log=log)
         text = format_pipeline(res)
     elif args.command == 'learn' and args.merge:
-        from mmpose_ext.benchmark.learn import format_learn, merge_learn
         results = []
         for path in args.merge:
             with open(path) as f:
@@ -345,7 +305,6 @@ def _run(args, argv):
         res = merge_learn(results)
         text = format_learn(res)
     elif args.command == 'learn':
-        from mmpose_ext.benchmark.learn import format_learn, run_learn
         sizes = {}
         for group in args.groups:
             size = args.hrnet_input if group.startswith('hrnet') else \
@@ -372,7 +331,6 @@ def _run(args, argv):
             cfg_options=args.cfg_options)
         text = format_learn(res)
     elif args.command == 'infer':
-        from mmpose_ext.benchmark.infer import format_infer, run_infer
         (name, cfg), = _configs(args)
         res = run_infer(
             cfg,
@@ -384,10 +342,18 @@ def _run(args, argv):
             end_to_end=not args.no_end_to_end,
             work_dir=args.work_dir,
             log=log,
-            flops_fn=common.load_get_complexity() if args.peak else None,
+            flops_fn=get_complexity if args.peak else None,
             peak=args.peak)
         res['config'] = args.config
         text = format_infer(res)
+    elif args.command == 'dlm':
+        res = run_dlm(
+            resolve_config(args.config),
+            batch_size=args.batch,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            renderers=args.renderers)
+        text = format_dlm(res)
     res['machine'] = info
     res['clock'] = args.clock
     res['command'] = 'python tools/benchmark.py ' + ' '.join(

@@ -4,14 +4,14 @@
     python tools/make_synthetic_dataset.py coco data/synthetic_coco \
         --num-train 300 --num-val 40 --seed 0
 
-Formats and layouts are described in :mod:`mmpose_ext.datasets.synthetic`.
+Formats and layouts are described in :mod:`mmpose_ext.devkit.synthetic`.
 The written paths are printed one per line as ``key: path``. A bad argument
 prints one ``prog: error: ...`` line to stderr and exits with status 2.
 """
 import argparse
 import sys
 
-from mmpose_ext.datasets.synthetic import FORMATS, generate_dataset
+from mmpose_ext.devkit.synthetic import FORMATS, generate_dataset
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):

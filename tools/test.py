@@ -8,7 +8,7 @@ checkpoint loader, so configs without ``custom_imports`` work too::
     python tools/test.py CONFIG ...
 """
 import mmpose_ext  # noqa: F401  (registers modules, safe checkpoint loader)
-from mmpose_ext.utils.mmpose_tools import run_mmpose_tool
+from mmpose_ext.devkit.mmpose_tools import run_mmpose_tool
 
 if __name__ == '__main__':
     run_mmpose_tool('test.py')

@@ -10,7 +10,7 @@ Same arguments and behaviour as MMDet's script (run with ``-h``); importing
         --work-dir work_dirs/rtmdet_tiny_person
 """
 import mmpose_ext  # noqa: F401  (safe checkpoint loader)
-from mmpose_ext.utils.mmpose_tools import run_mmpose_tool
+from mmpose_ext.devkit.mmpose_tools import run_mmpose_tool
 
 if __name__ == '__main__':
     run_mmpose_tool('train.py', package='mmdet')

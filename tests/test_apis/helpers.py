@@ -14,7 +14,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from mmpose_ext.testing import tiny_hrnet_overrides
+from mmpose_ext.devkit.testing import tiny_hrnet_overrides
 
 BASELINE = 'configs/hrnet_w32_coco_baseline.py'
 POSE_INPUT = (96, 128)  # (w, h)

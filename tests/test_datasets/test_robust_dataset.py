@@ -18,7 +18,7 @@ import pytest
 from mmengine.logging import MMLogger
 
 from mmpose_ext.datasets import BadSampleError, SkipBadSamples
-from mmpose_ext.testing import corrupt_coco_dataset
+from mmpose_ext.devkit.testing import corrupt_coco_dataset
 
 PIPELINE = [
     dict(type='LoadImage'),

@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from mmpose_ext.datasets.synthetic import (BODY_PARTS, COCO_DET_FILE,
-                                           COCO_FROM_SKELETON, COCO_KEYPOINTS,
-                                           LSP_FROM_SKELETON,
-                                           MPII_FROM_SKELETON, MPII_KEYPOINTS,
-                                           SKELETON_JOINTS, generate_dataset,
-                                           render_scene, scene_rng)
+from mmpose_ext.devkit.synthetic import (BODY_PARTS, COCO_DET_FILE,
+                                         COCO_FROM_SKELETON, COCO_KEYPOINTS,
+                                         COCO_SKELETON, LSP_FROM_SKELETON,
+                                         LSP_KEYPOINTS, MPII_FROM_SKELETON,
+                                         MPII_KEYPOINTS, SKELETON_JOINTS,
+                                         generate_dataset, render_scene,
+                                         scene_rng)
+from mmpose_ext.devkit.synthetic.keypoints import _keypoint_names
 
 NUM_TRAIN, NUM_VAL, SEED, SIZE = 12, 6, 0, (320, 240)  # as in conftest.py
 
@@ -454,6 +456,39 @@ def test_lspet_joints_mat_layout_and_flags(tmp_path):
         # LSP-extended convention: 1 = visible
         np.testing.assert_array_equal(joints[:, 2, i],
                                       scene.visible[0][LSP_FROM_SKELETON])
+
+
+# ------------------------------------------------------------ keypoint tables
+
+
+def test_keypoint_tables_are_the_dataset_metas_order():
+    """The generator writes keypoints in the order MMPose reads them with."""
+    from mmpose.datasets import CocoDataset, MpiiDataset
+
+    from mmpose_ext.datasets import LspDataset
+    cases = ((CocoDataset, COCO_KEYPOINTS), (MpiiDataset, MPII_KEYPOINTS),
+             (LspDataset, LSP_KEYPOINTS))
+    for dataset, names in cases:
+        meta = dataset._load_metainfo(dataset.METAINFO)
+        id2name = meta['keypoint_id2name']
+        assert tuple(id2name[i] for i in range(len(id2name))) == names
+    meta = CocoDataset._load_metainfo(CocoDataset.METAINFO)
+    assert COCO_SKELETON == [[a + 1, b + 1] for a, b in meta['skeleton_links']]
+    # LSP neck is the skeleton's upper neck; all others keep their names
+    assert [SKELETON_JOINTS[i] for i in LSP_FROM_SKELETON] == [
+        'upper_neck' if n == 'neck' else n for n in LSP_KEYPOINTS
+    ]
+    assert [SKELETON_JOINTS[i] for i in COCO_FROM_SKELETON] == \
+        list(COCO_KEYPOINTS)
+
+
+def test_a_meta_out_of_order_is_a_clear_error():
+    meta = dict(dataset_name='toy', keypoint_id2name={0: 'nose', 2: 'neck'})
+    with pytest.raises(RuntimeError, match='toy.py: keypoint ids'):
+        _keypoint_names(meta, 'toy.py', 2, {})
+    meta['keypoint_id2name'] = {0: 'nose', 1: 'tail'}
+    with pytest.raises(RuntimeError, match=r"unknown: \['tail'\]"):
+        _keypoint_names(meta, 'toy.py', 2, {})
 
 
 # ----------------------------------------------------- determinism and args

@@ -12,7 +12,7 @@ import subprocess
 
 from mmengine.config import Config
 
-from mmpose_ext.testing import (coco_data_overrides, cpu_runtime_overrides,
+from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
                                 tiny_hrnet_overrides)
 
 SG_CONFIG = 'configs/sg_hrnet_w32_coco.py'
@@ -79,7 +79,7 @@ def tiny_sg_hrnet_cfg(repo_root,
     ] + extra
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.custom_imports = dict(
-        imports=['mmpose_ext', 'mmpose_ext.testing'],
+        imports=['mmpose_ext', 'mmpose_ext.devkit.testing.faults'],
         allow_failed_imports=False)
     cfg.work_dir = str(work_dir)
     return cfg

@@ -9,7 +9,7 @@ import math
 
 from mmengine.logging import MMLogger
 
-from mmpose_ext.testing import corrupt_coco_dataset
+from mmpose_ext.devkit.testing import corrupt_coco_dataset
 
 from .conftest import tiny_sg_hrnet_cfg
 

@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 
-from mmpose_ext.utils.checkpoint import safe_torch_load
+from mmpose_ext.compat.checkpoint import safe_torch_load
 
 from .conftest import dump_cfg, run_cmd, subprocess_env, tiny_sg_hrnet_cfg
 

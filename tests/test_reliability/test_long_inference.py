@@ -22,7 +22,7 @@ MAX_GROWTH_MB = 24.0
 
 @pytest.fixture(scope='module')
 def images(tmp_path_factory):
-    from mmpose_ext.datasets.synthetic import generate_dataset
+    from mmpose_ext.devkit.synthetic import generate_dataset
     root = str(tmp_path_factory.mktemp('long_inference'))
     generate_dataset('coco', root, num_train=1, num_val=NUM_IMAGES, seed=1,
                      image_size=(160, 120), max_people=1)

@@ -202,7 +202,7 @@ def test_learn(bench, tmp_path, capsys, repo_root):
 
 
 def test_learn_verdict_needs_agreeing_seeds_beyond_the_spread():
-    from mmpose_ext.benchmark.learn import _verdict
+    from mmpose_ext.devkit.benchmark.learn import _verdict
     assert _verdict([3.0, 2.5, 3.5], 0.5, 0.6) == 'better'
     assert _verdict([-3.0, -2.5, -3.5], 0.5, 0.6) == 'worse'
     # one seed disagrees: no difference, however large the mean
@@ -213,7 +213,7 @@ def test_learn_verdict_needs_agreeing_seeds_beyond_the_spread():
 
 
 def test_learn_config(repo_root, tmp_path):
-    from mmpose_ext.benchmark.learn import learn_config
+    from mmpose_ext.devkit.benchmark.learn import learn_config
     cfg, _ = learn_config(
         SG, str(tmp_path), str(tmp_path / 'w'), width=8,
         input_size=(96, 128), iters=50, batch_size=4, lr=1e-3, seed=3)
@@ -268,7 +268,7 @@ def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
 def test_main_leaves_the_process_as_found(bench, tmp_path, capsys):
     import torch
     from mmengine.logging import MMLogger
-    from mmpose_ext.benchmark import common
+    from mmpose_ext.devkit.benchmark import common
     threads = torch.get_num_threads()
     bench['main'](['codec', '--instances', '2', '--repeats', '1',
                    '--clock', 'cpu', *ONE])
@@ -277,3 +277,21 @@ def test_main_leaves_the_process_as_found(bench, tmp_path, capsys):
     assert torch.get_num_threads() == threads
     assert common.clock_name() == 'wall'
     assert 'mmpose_ext_benchmark' not in MMLogger._instance_dict
+
+
+def test_dlm_head_split(bench, tmp_path, capsys, repo_root):
+    out = str(tmp_path / 'dlm.json')
+    res = bench['main']([
+        'dlm', osp.join(repo_root, SADI), '--batch', '2', '--repeats', '1',
+        '--warmup', '0', '--renderers', 'lattice', 'exact flow', '--out',
+        out, *ONE
+    ])
+    text = capsys.readouterr().out
+    _table_header(text, 'renderer', 'L_rfm ms', 'L_dlm ms',
+                  'L_dlm share of the head')
+    assert [r for r in res['renderers']] == ['lattice', 'exact flow']
+    for parts in res['renderers'].values():
+        assert set(parts) == {'L_rfm', 'regress', 'RLE', 'L_dlm', 'head'}
+        assert all(_positive(p['min']) for p in parts.values())
+    saved = json.load(open(out))
+    assert saved['num_keypoints'] == 16 and saved['heatmap_size'] == [64, 64]

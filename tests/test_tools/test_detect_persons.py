@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from mmpose_ext.testing import (coco_data_overrides, cpu_runtime_overrides,
+from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
                                 to_cfg_options)
 from tests.test_apis.helpers import (save_detector, save_pose_model,
                                      small_detector_cfg, small_pose_cfg)
@@ -123,7 +123,7 @@ def test_pose_evaluation_on_the_detections(detections, repo_root,
 
 def test_box_ap_of_perfect_detections_is_one(repo_root, synthetic_coco):
     """``--eval``'s person box AP: the annotated boxes score AP 1."""
-    evaluate = _tool(repo_root, 'detect_persons.py')['evaluate_person_boxes']
+    from mmpose_ext.apis import evaluate_person_boxes as evaluate
     ann_file = osp.join(synthetic_coco, 'annotations',
                         'person_keypoints_val2017.json')
     with open(ann_file) as f:

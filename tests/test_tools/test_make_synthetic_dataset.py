@@ -10,7 +10,7 @@ import cv2
 import pytest
 from scipy.io import loadmat
 
-from mmpose_ext.datasets.synthetic import generate_dataset
+from mmpose_ext.devkit.synthetic import generate_dataset
 
 SCRIPT = osp.join('tools', 'make_synthetic_dataset.py')
 

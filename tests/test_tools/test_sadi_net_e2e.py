@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from mmpose_ext.testing import (coco_data_overrides, cpu_runtime_overrides,
+from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
                                 to_cfg_options)
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,7 @@ def _log_text(work_dir):
 
 @pytest.fixture(scope='module')
 def synthetic_lspet(tmp_path_factory):
-    from mmpose_ext.datasets.synthetic import generate_dataset
+    from mmpose_ext.devkit.synthetic import generate_dataset
     out = str(tmp_path_factory.mktemp('e2e_lspet'))
     generate_dataset('lspet', out, num_train=4, num_val=2, seed=1)
     return out

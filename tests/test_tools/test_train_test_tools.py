@@ -14,7 +14,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmpose_ext.testing import (coco_data_overrides, cpu_runtime_overrides,
+from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
                                 to_cfg_options)
 
 pytestmark = pytest.mark.slow

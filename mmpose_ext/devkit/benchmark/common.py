@@ -9,10 +9,19 @@ import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import mmpose
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import init_default_scope
+from mmpose.registry import MODELS
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmpose_ext  # noqa: F401  (registers the plugin's modules)
+from mmpose_ext.models.utils import default_init_cfg
+from mmpose_ext.utils.config_files import config_file
+
+from ..synthetic import generate_dataset
+from ..testing import (coco_data_overrides, tiny_hrnet_overrides,
+                       tiny_sadi_overrides)
 
 # dataset type of a config -> generated data format
 DATASET_FORMATS = {
@@ -50,12 +59,12 @@ def machine_info() -> Dict:
     except OSError:
         info['loadavg'] = None
     try:
-        import psutil
+        import psutil  # noqa: PLC0415  (optional: the `dev` extra)
         info['memory_gb'] = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         pass
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: PLC0415  (optional: the `onnx` extra)
         info['onnxruntime'] = onnxruntime.__version__
     except ImportError:
         pass
@@ -71,18 +80,83 @@ def loadavg() -> Optional[float]:
 
 # --------------------------------------------------------------- configs
 def load_config(config, cfg_options: Optional[Dict] = None) -> Config:
-    """A config from a path (relative to the repository root if not found
-    as given) or a copy of a ``Config``; ``cfg_options`` merged in."""
+    """A config from a path or a copy of a ``Config``; ``cfg_options``
+    merged in. A ``configs/...`` path not found from the working directory
+    is one of the plugin's own (:func:`config_file`)."""
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     else:
         path = config
-        if not osp.isfile(path) and osp.isfile(osp.join(REPO_ROOT, path)):
-            path = osp.join(REPO_ROOT, path)
+        if not osp.isfile(path) and path.startswith('configs/'):
+            path = config_file(path[len('configs/'):])
         cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+def resolve_config(config: str) -> str:
+    """``mmpose::rel/path.py`` -> the installed MMPose config file."""
+    if config.startswith('mmpose::'):
+        return osp.join(
+            osp.dirname(mmpose.__file__), '.mim', 'configs',
+            config[len('mmpose::'):])
+    return config
+
+
+def parse_kv(items: Sequence[str]) -> Dict:
+    """``['a.b=1', 'c=(1,2)']`` -> ``{'a.b': 1, 'c': (1, 2)}`` (values
+    parsed as ``--cfg-options`` parses them)."""
+    out = {}
+    for item in items:
+        if '=' not in item:
+            raise ValueError(f'expected KEY=VALUE, got {item!r}')
+        key, val = item.split('=', 1)
+        out[key] = DictAction._parse_iterable(val)
+    return out
+
+
+def build_configs(paths: Sequence[str],
+                  names: Optional[Sequence[str]] = None,
+                  per_config: Optional[Dict[int, Dict]] = None,
+                  cfg_options: Optional[Dict] = None,
+                  width: Optional[int] = None,
+                  input_hw: Optional[Sequence[int]] = None,
+                  log: Callable = print) -> List[Tuple[str, Config]]:
+    """The configs a benchmark compares, as ``(name, cfg)``.
+
+    Args:
+        paths (Sequence[str]): Config files (``mmpose::`` accepted).
+        names (Sequence[str], optional): One display name per config;
+            default: the file names.
+        per_config (dict, optional): ``{index: overrides}`` of single
+            configs, merged after ``cfg_options``.
+        cfg_options (dict, optional): Overrides of every config.
+        width (int, optional): Shrink to this branch width (:func:`shrink`).
+        input_hw (Sequence[int], optional): Change the input size (H, W).
+        log (callable): Where a config that cannot be shrunk is reported.
+    """
+    per_config = per_config or {}
+    if names and len(names) != len(paths):
+        raise ValueError('one name per config is needed')
+    for idx in per_config:
+        if not 0 <= idx < len(paths):
+            raise ValueError(f'no config {idx}: there are {len(paths)}')
+    out = []
+    for i, path in enumerate(paths):
+        cfg = load_config(resolve_config(path), cfg_options)
+        if width:
+            try:
+                shrink(cfg, width)
+            except ValueError as e:  # e.g. MMPose's HourglassNet: override
+                log(f'warning: {path}: {e}; not shrunk')
+        if per_config.get(i):
+            cfg.merge_from_dict(per_config[i])
+        if input_hw:
+            set_input_size(cfg, (input_hw[1], input_hw[0]))
+        out.append((names[i] if names else
+                    osp.splitext(osp.basename(path))[0], cfg))
+    return out
 
 
 def _walk(obj, fn: Callable) -> None:
@@ -102,10 +176,6 @@ def make_offline(cfg: Config) -> Config:
     initialisation (HRNet's for HRNet backbones, see
     :func:`~mmpose_ext.models.utils.default_init_cfg`): nothing is read or
     downloaded, and the module starts as it would without pretraining."""
-    from mmpose.registry import MODELS
-
-    from mmpose_ext.models.utils import default_init_cfg
-
     def loads(init) -> bool:
         inits = init if isinstance(init, (list, tuple)) else [init]
         return any(
@@ -150,26 +220,9 @@ def set_input_size(cfg: Config, input_size: Sequence[int]) -> Config:
     return cfg
 
 
-def tiny_sadi_overrides(width: int = 8, num_stacks: int = 2) -> Dict:
-    """Shrink a SADI-Net config: branch widths (w, 2w, 4w, 8w), SFM fuse
-    width 2w, classification head (2w .. 16w) -> 16w pooled vector."""
-    w = width
-    return {
-        'model.backbone.num_stacks': num_stacks,
-        'model.backbone.stage_channels': (w, 2 * w, 4 * w, 8 * w),
-        'model.backbone.stem_channels': w,
-        'model.neck.in_channels': (w, 2 * w, 4 * w, 8 * w),
-        'model.neck.fuse_channels': 2 * w,
-        'model.neck.head_channels': (2 * w, 4 * w, 8 * w, 16 * w),
-        'model.neck.out_channels': 16 * w,
-        'model.head.in_channels': 16 * w,
-    }
-
-
 def shrink(cfg: Config, width: int, num_stacks: int = 2) -> Config:
     """Tiny version of an HRNet-family or SADI-Net config (``width`` = the
     width of the highest-resolution branch)."""
-    from mmpose_ext.testing import tiny_hrnet_overrides
     bb = cfg.model.backbone.type
     if bb in HRNET_BACKBONES:
         cfg.merge_from_dict(tiny_hrnet_overrides(width))
@@ -210,7 +263,6 @@ def dataset_format(cfg: Config) -> str:
 def data_overrides(cfg: Config, root: str, bbox_file: bool = False) -> Dict:
     """``--cfg-options`` that point the config's loaders (and evaluators) at
     a generated data set of its format under ``root``."""
-    from mmpose_ext.testing import coco_data_overrides
     fmt = dataset_format(cfg)
     if fmt == 'coco':
         return coco_data_overrides(root, bbox_file=bbox_file)
@@ -229,7 +281,6 @@ def generate_data(fmt: str, root: str, num_train: int, num_val: int,
                   image_size: Sequence[int] = (320, 240)) -> str:
     """Generate (once: reused when ``root`` holds a marker of the same
     arguments) a synthetic data set."""
-    from mmpose_ext.datasets.synthetic import generate_dataset
     marker = osp.join(root, '.benchmark_data')
     key = repr((fmt, num_train, num_val, seed, tuple(image_size)))
     if osp.isfile(marker) and open(marker).read() == key:
@@ -243,9 +294,6 @@ def generate_data(fmt: str, root: str, num_train: int, num_val: int,
 
 def build_model(cfg: Config, seed: int = 0) -> torch.nn.Module:
     """The model of an (offline) config, initialised, on CPU."""
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import MODELS
-    import mmpose_ext  # noqa: F401
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     torch.manual_seed(seed)
     model = MODELS.build(make_offline(copy.deepcopy(cfg)).model)
@@ -283,20 +331,6 @@ def calibrate_bn(model: torch.nn.Module, inputs: torch.Tensor,
     for m, mom in zip(bns, momenta):
         m.momentum = mom
     model.train(was_training)
-
-
-def load_get_complexity() -> Optional[Callable]:
-    """``get_complexity(cfg, shape)`` of ``tools/get_flops.py`` (MMEngine
-    FlopAnalyzer; 1 FLOP = 1 multiply-add), or None outside a checkout."""
-    import importlib.util
-    path = osp.join(REPO_ROOT, 'tools', 'get_flops.py')
-    if not osp.isfile(path):
-        return None
-    spec = importlib.util.spec_from_file_location('_mmpose_ext_get_flops',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_complexity
 
 
 # --------------------------------------------------------------- stats

@@ -32,6 +32,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from mmpose.registry import DATASETS
+from torch.profiler import ProfilerActivity, profile
+
+from mmpose_ext.apis.onnx_backend import HeatmapNet
 
 from .common import (Timer, build_model, calibrate_bn, data_overrides,
                      dataset_format, fmt, generate_data, input_size_of,
@@ -79,9 +85,6 @@ def make_train_batch(cfg, model, batch_size: int, data_root: str,
     Returns:
         dict: ``inputs`` (B, 3, H, W) and ``data_samples`` (with targets).
     """
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import DATASETS
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     state = np.random.get_state()
@@ -99,7 +102,6 @@ def forward_fn(model, inputs) -> Callable:
     where the model has it: SADI-Net's test path skips the SFM neck, which
     only feeds the DLM regression; FlopAnalyzer, which traces
     ``mode='tensor'``, does not count the unused neck either)."""
-    from mmpose_ext.apis.onnx_backend import HeatmapNet
     net = HeatmapNet(model)
 
     def run():
@@ -311,3 +313,19 @@ def format_speed(res: Dict) -> str:
                      f'{peak["repeats"]}; median {peak["gflops_median"]:.1f})'
                      '; fwd GFLOP/s = 2 x MAC / best forward time')
     return out + '\n\n' + '\n'.join(f'- {n}' for n in notes)
+
+
+def profile_cases(cases: Sequence['SpeedCase'], top: int) -> str:
+    """Top operators (self CPU time) of one forward and one training step
+    of each case (``torch.profiler``), as text tables."""
+    out = []
+    for case in cases:
+        for what in ('forward', 'train'):
+            case.run(what, record=False)  # warm
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                case.run(what, record=False)
+            out.append(f'\n### {case.name}: {what} (batch '
+                       f'{case.batch_size})\n')
+            out.append(prof.key_averages().table(
+                sort_by='self_cpu_time_total', row_limit=top))
+    return '\n'.join(out)

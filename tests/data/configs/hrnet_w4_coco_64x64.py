@@ -1,5 +1,5 @@
 # The baseline config shrunk for CPU tests: HRNet width 4, 64x64 input.
-# Data paths come from --cfg-options (mmpose_ext.testing.coco_data_overrides).
+# Data paths come from --cfg-options (mmpose_ext.devkit.testing.coco_data_overrides).
 _base_ = ['../../../configs/hrnet_w32_coco_baseline.py']
 
 codec = dict(
