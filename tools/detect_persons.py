@@ -25,10 +25,16 @@ import os.path as osp
 import sys
 
 import numpy as np
+from mmengine.utils import ProgressBar
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+import mmpose_ext  # noqa: E402,F401  (safe checkpoint loader)
+from mmpose_ext.apis import (detection_results, dump_json,  # noqa: E402
+                             evaluate_person_boxes, filter_detections,
+                             init_person_detector, read_image)
 
 
 def parse_args(argv=None):
@@ -66,41 +72,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def evaluate_person_boxes(ann_file: str, dets: list) -> dict:
-    """COCO bbox AP of person detections (category 1) against ``ann_file``.
-
-    Args:
-        ann_file (str): COCO annotation file with person annotations.
-        dets (list): ``{image_id, category_id, bbox, score}`` entries.
-
-    Returns:
-        dict: ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``, ``AR100``.
-    """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-    coco = COCO(ann_file)
-    names = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
-             'AR100', 'ARs', 'ARm', 'ARl')
-    if not dets:
-        return {n: 0.0 for n in names}
-    coco_dt = coco.loadRes(dets)
-    ev = COCOeval(coco, coco_dt, 'bbox')
-    ev.params.catIds = [1]
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    return {n: float(v) for n, v in zip(names, ev.stats)}
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import mmpose_ext  # noqa: F401  (safe checkpoint loader)
-    from mmengine.utils import ProgressBar
-
-    from mmpose_ext.apis import (detection_results, dump_json,
-                                 filter_detections, init_person_detector,
-                                 read_image)
-
     if not osp.isfile(args.ann_file):
         print(f'error: --ann-file "{args.ann_file}" does not exist',
               file=sys.stderr)
@@ -122,7 +95,8 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    from mmdet.apis import inference_detector
+    # MMDet is an optional dependency (the `det` extra): imported on use
+    from mmdet.apis import inference_detector  # noqa: PLC0415
 
     dets, failures = [], []
     nms_thr = args.nms_thr if args.nms_thr >= 0 else None

@@ -36,14 +36,17 @@ import argparse
 import os
 import os.path as osp
 import sys
-import time
-import warnings
-
-import numpy as np
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
     sys.path.insert(0, REPO_ROOT)
+
+import mmpose_ext  # noqa: E402,F401  (registers modules, safe loader)
+from mmpose_ext.apis import (ImageIdResolver, MediaReadError,  # noqa: E402
+                             TopdownInferencer, dump_json, input_kind,
+                             list_folder)
+from mmpose_ext.apis.demo import (BoxSource, Visualiser,  # noqa: E402
+                                  run_images, run_video)
 
 
 def parse_args(argv=None):
@@ -121,149 +124,14 @@ def parse_args(argv=None):
     return args
 
 
-class Visualiser:
-    """MMPose's ``PoseLocalVisualizer`` from the pose config, one image at a
-    time (BGR in, BGR out)."""
-
-    def __init__(self, pose_model, args):
-        from mmpose.registry import VISUALIZERS
-        cfg = pose_model.cfg.visualizer.copy()
-        cfg.update(
-            name=f'topdown_demo_{os.getpid()}_{time.time_ns()}',
-            radius=args.radius,
-            line_width=args.thickness,
-            vis_backends=None,
-            save_dir=None)
-        self.vis = VISUALIZERS.build(cfg)
-        self.vis.set_dataset_meta(pose_model.dataset_meta)
-        self.kpt_thr = args.kpt_thr
-        self.draw_bbox = not args.no_bbox
-
-    def __call__(self, image_bgr: np.ndarray, result) -> np.ndarray:
-        if len(result) == 0:
-            return image_bgr.copy()
-        self.vis.add_datasample(
-            'result',
-            image_bgr[..., ::-1].copy(),
-            data_sample=result.data_sample,
-            draw_gt=False,
-            draw_heatmap=False,
-            draw_bbox=self.draw_bbox,
-            show=False,
-            kpt_thr=self.kpt_thr)
-        return np.ascontiguousarray(self.vis.get_image()[..., ::-1])
-
-
-class BoxSource:
-    """Boxes of one image from ``--bbox-file`` (None: detector / whole
-    image)."""
-
-    def __init__(self, args):
-        from mmpose_ext.apis import load_bbox_file
-        self.boxes = load_bbox_file(args.bbox_file) if args.bbox_file \
-            else None
-        self.args = args
-
-    def __call__(self, image_id, img_shape, name):
-        if self.boxes is None:
-            return None
-        from mmpose_ext.apis import filter_detections
-        if image_id is None:
-            raise ValueError(
-                f'{name}: its image id is unknown (file name not numeric), so '
-                'its boxes cannot be looked up in --bbox-file; pass '
-                '--ann-file')
-        boxes = self.boxes.get(image_id, np.zeros((0, 5), np.float32))
-        h, w = img_shape[:2]
-        inside = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-                  & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) &
-                  (boxes[:, 0] < w) & (boxes[:, 1] < h))
-        for box in boxes[~inside]:
-            warnings.warn(
-                f'{name}: skipping box [{", ".join(f"{v:g}" for v in box[:4])}'
-                f'] (x1, y1, x2, y2) of image id {image_id} from '
-                f'{self.args.bbox_file}: it is empty or outside the image of '
-                f'width {w} and height {h}')
-        nms_thr = self.args.nms_thr if self.args.nms_thr >= 0 else None
-        return filter_detections(boxes[inside], self.args.bbox_thr, nms_thr,
-                                 self.args.max_persons)
-
-
-def _progress(total):
-    from mmengine.utils import ProgressBar
-    return ProgressBar(total, file=sys.stdout)
-
-
-def run_images(paths, args, inferencer, visualiser, boxes, resolve_id,
-               predictions, image_ids, failures, show_progress):
-    import cv2
-
-    from mmpose_ext.apis import read_image
-    bar = _progress(len(paths)) if show_progress else None
-    for index, path in enumerate(paths):
-        try:
-            image = read_image(path)
-            image_id = resolve_id(path)
-            bboxes = boxes(image_id, image.shape, path)
-            result = inferencer(image, bboxes)
-            if image_id is None:
-                image_id = index
-            out = osp.join(args.out_dir, osp.basename(path))
-            if not cv2.imwrite(out, visualiser(image, result)):
-                raise OSError(f'cannot write "{out}"')
-            predictions += result.to_coco(image_id)
-            image_ids[path] = image_id
-        except (ValueError, OSError) as e:
-            failures.append((path, str(e)))
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        sys.stdout.write('\n')
-
-
-def run_video(path, args, inferencer, visualiser, boxes, predictions,
-              image_ids):
-    import cv2
-
-    from mmpose_ext.apis import VideoInput
-    video = VideoInput(path)
-    out = osp.join(args.out_dir,
-                   osp.splitext(osp.basename(path))[0] + '.mp4')
-    writer = None
-    bar = _progress(video.frame_count)
-    try:
-        for frame_id, frame in enumerate(video):
-            result = inferencer(frame, boxes(frame_id, frame.shape, path))
-            vis = visualiser(frame, result)
-            if writer is None:
-                writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*'mp4v'),
-                                         video.fps,
-                                         (vis.shape[1], vis.shape[0]))
-                if not writer.isOpened():
-                    raise OSError(f'cannot write video "{out}" (mp4v)')
-            writer.write(vis)
-            predictions += result.to_coco(frame_id)
-            image_ids[f'{path}#{frame_id}'] = frame_id
-            bar.update()
-    finally:
-        video.close()
-        if writer is not None:
-            writer.release()
-    sys.stdout.write('\n')
-    return out
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import mmpose_ext  # noqa: F401  (registers modules, safe loader)
-    from mmpose_ext.apis import (ImageIdResolver, MediaReadError,
-                                 TopdownInferencer, dump_json, input_kind,
-                                 list_folder)
-
+    nms_thr = args.nms_thr if args.nms_thr >= 0 else None
     try:
         kind = input_kind(args.input)
         resolve_id = ImageIdResolver(args.ann_file)
-        boxes = BoxSource(args)
+        boxes = BoxSource(args.bbox_file, args.bbox_thr, nms_thr,
+                          args.max_persons)
         inferencer = TopdownInferencer(
             args.pose_config,
             args.pose_checkpoint,
@@ -272,7 +140,7 @@ def main(argv=None) -> int:
             device=args.device,
             det_cat_id=args.det_cat_id,
             bbox_thr=args.bbox_thr,
-            nms_thr=args.nms_thr if args.nms_thr >= 0 else None,
+            nms_thr=nms_thr,
             max_persons=args.max_persons,
             pose_onnx=args.pose_onnx,
             optimize_cpu=args.optimize_cpu)
@@ -280,14 +148,15 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     os.makedirs(args.out_dir, exist_ok=True)
-    visualiser = Visualiser(inferencer.pose_model, args)
+    visualiser = Visualiser(inferencer.pose_model, args.radius,
+                            args.thickness, args.kpt_thr, not args.no_bbox)
 
     predictions, image_ids, failures, skipped = [], {}, [], []
     written = None
     if kind == 'video':
         try:
-            written = run_video(args.input, args, inferencer, visualiser,
-                                boxes, predictions, image_ids)
+            written = run_video(args.input, args.out_dir, inferencer,
+                                visualiser, boxes, predictions, image_ids)
         except (MediaReadError, ValueError, OSError) as e:
             failures.append((args.input, str(e)))
     else:
@@ -299,8 +168,9 @@ def main(argv=None) -> int:
                 return 2
         else:
             paths = [args.input]
-        run_images(paths, args, inferencer, visualiser, boxes, resolve_id,
-                   predictions, image_ids, failures, kind == 'folder')
+        run_images(paths, args.out_dir, inferencer, visualiser, boxes,
+                   resolve_id, predictions, image_ids, failures,
+                   kind == 'folder')
 
     pred_file = osp.join(args.out_dir, 'predictions.json')
     dump_json(predictions, pred_file)

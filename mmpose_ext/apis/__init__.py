@@ -4,17 +4,19 @@
 See ``docs/inference.md`` and :class:`TopdownInferencer`.
 """
 from .coco_io import (ImageIdResolver, detection_results, dump_json,
-                      keypoint_results, load_bbox_file)
+                      evaluate_person_boxes, keypoint_results,
+                      load_bbox_file)
 from .heatmap_vis import collect_maps, plot_maps
 from .media import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaReadError,
                     VideoInput, input_kind, list_folder, read_image)
 from .onnx_backend import (OnnxHeatmapSession, attach_onnx_backend,
                            export_onnx)
-from .topdown_inferencer import (CheckpointMismatchError, ModelTypeError,
-                                 TopdownInferencer, TopdownResult,
-                                 check_bboxes, check_checkpoint,
-                                 filter_detections, init_person_detector,
-                                 init_pose_model, load_state_dict)
+from .boxes import check_bboxes, filter_detections
+from .model_loading import (CheckpointMismatchError, ModelTypeError,
+                            check_checkpoint, init_person_detector,
+                            init_pose_model, load_state_dict)
+from .result import TopdownResult
+from .topdown_inferencer import TopdownInferencer
 
 __all__ = [
     'TopdownInferencer', 'TopdownResult', 'init_person_detector',
@@ -23,6 +25,7 @@ __all__ = [
     'ModelTypeError', 'MediaReadError', 'read_image', 'VideoInput',
     'input_kind', 'list_folder', 'IMAGE_EXTENSIONS', 'VIDEO_EXTENSIONS',
     'load_bbox_file', 'ImageIdResolver', 'keypoint_results',
-    'detection_results', 'dump_json', 'collect_maps', 'plot_maps',
+    'detection_results', 'dump_json', 'evaluate_person_boxes',
+    'collect_maps', 'plot_maps',
     'OnnxHeatmapSession', 'attach_onnx_backend', 'export_onnx'
 ]

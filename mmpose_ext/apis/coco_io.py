@@ -12,11 +12,14 @@
   file names (``000000000139.jpg`` -> 139), as in COCO.
 """
 import json
+import os
 import os.path as osp
 from collections import defaultdict
 from typing import Dict, List, Optional
 
 import numpy as np
+from xtcocotools.coco import COCO
+from xtcocotools.cocoeval import COCOeval
 
 __all__ = [
     'load_bbox_file', 'ImageIdResolver', 'keypoint_results',
@@ -182,8 +185,31 @@ def detection_results(image_id: int,
 
 def dump_json(obj, path: str) -> None:
     """Write ``obj`` as json, creating the parent folder."""
-    import os
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     with open(path, 'w') as f:
         json.dump(obj, f)
+
+
+def evaluate_person_boxes(ann_file: str, dets: list) -> dict:
+    """COCO bbox AP of person detections (category 1) against ``ann_file``.
+
+    Args:
+        ann_file (str): COCO annotation file with person annotations.
+        dets (list): ``{image_id, category_id, bbox, score}`` entries.
+
+    Returns:
+        dict: ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``, ``AR100``.
+    """
+    coco = COCO(ann_file)
+    names = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
+             'AR100', 'ARs', 'ARm', 'ARl')
+    if not dets:
+        return {n: 0.0 for n in names}
+    coco_dt = coco.loadRes(dets)
+    ev = COCOeval(coco, coco_dt, 'bbox')
+    ev.params.catIds = [1]
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return {n: float(v) for n, v in zip(names, ev.stats)}
