@@ -20,7 +20,8 @@ _base_ = ['./sadi_net_mpii.py']
 num_keypoints = 14
 lsp_metainfo = dict(from_file='{{fileDirname}}/_base_/datasets/lsp.py')
 # MPII (MMPose order) -> LSP order; LSP "neck" = MPII "upper_neck"
-# (mmpose_ext.datasets.lsp_meta.MPII_TO_LSP)
+# (the one place this mapping is written; tests check it against the two
+# meta files' joint names)
 mpii_to_lsp = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (10, 6),
                (11, 7), (12, 8), (13, 9), (14, 10), (15, 11), (8, 12), (9, 13)]
 

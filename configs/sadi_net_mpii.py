@@ -2,9 +2,9 @@
 # RFM stacked hourglass + Spatial Fusion Module + Distribution Learning
 # Module head, tested with flip and a six-scale image pyramid.
 #
-# Inherits MMPose's Hourglass-52 MPII config (runtime, schedule, data,
-# MpiiPCKAccuracy = PCKh@0.5 with the head boxes of `mpii_gt_val.mat`,
-# checkpoint on the best PCK) and the shared pieces in
+# Inherits MMPose's MPII setup (configs/_base_/topdown_mpii.py: runtime,
+# schedule, data, MpiiPCKAccuracy = PCKh@0.5 with the head boxes of
+# `mpii_gt_val.mat`, fault tolerance) and the SADI-Net pieces in
 # configs/_base_/sadi_net.py; only what differs is set here.
 #
 #   python tools/train.py configs/sadi_net_mpii.py
@@ -14,14 +14,7 @@
 #   --cfg-options "model.test_cfg.multiscale_test.scales=(1.0,)"
 # Prediction from the DLM: --cfg-options model.test_cfg.predict_from=average
 # (or =regression). Ablations: configs/ablations/sadi_net_mpii_*.py.
-_base_ = [
-    'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
-    'td-hm_hourglass52_8xb64-210e_mpii-256x256.py',
-    './_base_/sadi_net.py',
-    './_base_/fault_tolerance.py',
-]
-
-custom_imports = dict(imports=['mmpose_ext'], allow_failed_imports=False)
+_base_ = ['./_base_/topdown_mpii.py', './_base_/sadi_net.py']
 
 # runtime: the paper's optimiser (schedule inherited: 210 epochs, x0.1 at
 # 170 and 200)
@@ -43,9 +36,6 @@ target_codec = dict(
 num_keypoints = 16
 model = dict(
     type='MultiScaleTopdownPoseEstimator',
-    # same batch, stored channels_last on CPU: 1.1-1.24x faster there
-    # (mmpose_ext/models/data_preprocessors, docs/benchmarks.md)
-    data_preprocessor=dict(type='ChannelsLastPoseDataPreprocessor'),
     backbone=dict(
         _delete_=True, **_base_.sadi_backbone, num_keypoints=num_keypoints),
     neck=_base_.sadi_neck,
@@ -68,16 +58,4 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
-    batch_size=_base_.sadi_batch_size, dataset=dict(
-        **_base_.ft_skip_bad_samples,  # fault tolerance, below
-        dataset_type='MpiiDataset',
-        # stated on the wrapper too, where MMPose's init_model() looks for
-        # it (without it a model built from this config gets COCO's meta)
-        metainfo=dict(from_file='{{fileDirname}}/_base_/datasets/mpii.py'),
-        pipeline=train_pipeline))
-
-# fault tolerance (configs/_base_/fault_tolerance.py, docs/reliability.md)
-default_hooks = dict(checkpoint=dict(type=_base_.ft_checkpoint_hook_type))
-train_cfg = dict(
-    _delete_=True, type=_base_.ft_train_loop, max_epochs=210, val_interval=10)
-custom_hooks = _base_.ft_custom_hooks
+    batch_size=_base_.sadi_batch_size, dataset=dict(pipeline=train_pipeline))

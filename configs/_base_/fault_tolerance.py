@@ -1,13 +1,18 @@
-# Fault tolerance shared by the model configs (docs/reliability.md). Every
-# name is prefixed `ft_` because MMEngine forbids a key defined in two bases;
-# the model configs pick these up as `_base_.ft_*`.
+# Fault tolerance of every model config (docs/reliability.md), applied by
+# the dataset bases configs/_base_/topdown_{coco,mpii}.py. Every name is
+# prefixed `ft_` because MMEngine forbids a key defined in two bases.
 
 # Checkpoints written to a temporary file, fsync-ed, then renamed; the
-# `last_checkpoint` pointer moves only after that (CheckpointHook's args apply).
-ft_checkpoint_hook_type = 'AtomicCheckpointHook'
+# `last_checkpoint` pointer moves only after that (CheckpointHook's args
+# apply): every 10 epochs and the last one (the tables report the final
+# model), plus the best on the val set (MMPose's `save_best`, never used
+# for reporting).
+ft_checkpoint_hook = dict(type='AtomicCheckpointHook', interval=10,
+                          save_last=True)
 # Resuming from a checkpoint saved in mid-epoch skips the batches already
 # trained in that epoch (MMEngine's loop would train them twice).
-ft_train_loop = 'ResumableEpochBasedTrainLoop'
+ft_train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=210, val_interval=10)
 ft_custom_hooks = [
     dict(type='SyncBuffersHook'),  # MMPose's default, kept
     dict(type='BadSampleHook'),  # per-epoch count of skipped bad samples

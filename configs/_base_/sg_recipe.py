@@ -52,8 +52,3 @@ sgr_mpii_bbox_transform = dict(
     scale_factor=(0.667, 1.333),
     scale_prob=1.0,
     shift_prob=0)
-
-# Checkpoints: every 10 epochs and the last one (epoch_210.pth; the paper
-# reports the final model, and so do our tables), plus the best on the val
-# set (MMPose's `save_best`, kept for convenience, never for reporting).
-sgr_checkpoint = dict(interval=10, save_last=True)

@@ -12,28 +12,17 @@
 #
 # MMPose's HRNet-W32 COCO config (model, codec, COCO val with the person
 # detection file, CocoMetric, flip test with the quarter-offset shift,
-# schedule) + the paper's recipe (configs/_base_/sg_recipe.py) + fault
-# tolerance (configs/_base_/fault_tolerance.py).
+# schedule; configs/_base_/topdown_coco.py, with fault tolerance) + the
+# paper's recipe (configs/_base_/sg_recipe.py).
 #
 #   mim train mmpose configs/baselines/hrnet_w32_sg-recipe_coco.py
-_base_ = [
-    'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
-    '../_base_/sg_recipe.py',
-    '../_base_/fault_tolerance.py',
-]
-
-custom_imports = dict(imports=['mmpose_ext'], allow_failed_imports=False)
+_base_ = ['../_base_/topdown_coco.py', '../_base_/sg_recipe.py']
 
 # runtime: Adam 1e-3, 32 crops per step (schedule inherited)
 optim_wrapper = dict(optimizer=_base_.sgr_optimizer)
 auto_scale_lr = dict(base_batch_size=_base_.sgr_batch_size)
 
-model = dict(
-    # same batch, stored channels_last on CPU: 1.1-1.24x faster there
-    # (mmpose_ext/models/data_preprocessors, docs/benchmarks.md)
-    data_preprocessor=dict(type='ChannelsLastPoseDataPreprocessor'),
-    backbone=dict(init_cfg=_base_.sgr_backbone_init))
+model = dict(backbone=dict(init_cfg=_base_.sgr_backbone_init))
 
 # HRNet's COCO augmentation: flip, half body (p 0.3, as MMPose's
 # RandomHalfBody default and HRNet's PROB_HALF_BODY), rotation and scale
@@ -49,19 +38,4 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
-    batch_size=_base_.sgr_batch_size,
-    dataset=dict(
-        **_base_.ft_skip_bad_samples,  # fault tolerance
-        dataset_type='CocoDataset',
-        # stated on the wrapper, where MMPose's init_model() looks for it
-        # (an absolute path once parsed: any working directory works)
-        metainfo=dict(from_file='{{fileDirname}}/../_base_/datasets/coco.py'),
-        pipeline=train_pipeline))
-
-# fault tolerance (docs/reliability.md) and the checkpoints the tables use
-default_hooks = dict(
-    checkpoint=dict(type=_base_.ft_checkpoint_hook_type,
-                    **_base_.sgr_checkpoint))
-train_cfg = dict(
-    _delete_=True, type=_base_.ft_train_loop, max_epochs=210, val_interval=10)
-custom_hooks = _base_.ft_custom_hooks
+    batch_size=_base_.sgr_batch_size, dataset=dict(pipeline=train_pipeline))

@@ -7,28 +7,17 @@
 #
 # MMPose's HRNet-W32 MPII config (model, codec, PCKh@0.5 with the head
 # boxes of mpii_gt_val.mat, flip test with the quarter-offset shift,
-# schedule) + the paper's recipe (configs/_base_/sg_recipe.py) + fault
-# tolerance (configs/_base_/fault_tolerance.py).
+# schedule; configs/_base_/topdown_mpii.py, with fault tolerance) + the
+# paper's recipe (configs/_base_/sg_recipe.py).
 #
 #   mim train mmpose configs/baselines/hrnet_w32_sg-recipe_mpii.py
-_base_ = [
-    'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
-    'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py',
-    '../_base_/sg_recipe.py',
-    '../_base_/fault_tolerance.py',
-]
-
-custom_imports = dict(imports=['mmpose_ext'], allow_failed_imports=False)
+_base_ = ['../_base_/topdown_mpii.py', '../_base_/sg_recipe.py']
 
 # runtime: Adam 1e-3, 32 crops per step (schedule inherited)
 optim_wrapper = dict(optimizer=_base_.sgr_optimizer)
 auto_scale_lr = dict(base_batch_size=_base_.sgr_batch_size)
 
-model = dict(
-    # same batch, stored channels_last on CPU: 1.1-1.24x faster there
-    # (mmpose_ext/models/data_preprocessors, docs/benchmarks.md)
-    data_preprocessor=dict(type='ChannelsLastPoseDataPreprocessor'),
-    backbone=dict(init_cfg=_base_.sgr_backbone_init))
+model = dict(backbone=dict(init_cfg=_base_.sgr_backbone_init))
 
 # HRNet's MPII augmentation (its w32_256x256 experiment: rotation factor 30,
 # scale factor 0.25, no half body, no box shift; configs/_base_/sg_recipe.py)
@@ -42,19 +31,4 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
-    batch_size=_base_.sgr_batch_size,
-    dataset=dict(
-        **_base_.ft_skip_bad_samples,  # fault tolerance
-        dataset_type='MpiiDataset',
-        # stated on the wrapper, where MMPose's init_model() looks for it
-        # (an absolute path once parsed: any working directory works)
-        metainfo=dict(from_file='{{fileDirname}}/../_base_/datasets/mpii.py'),
-        pipeline=train_pipeline))
-
-# fault tolerance (docs/reliability.md) and the checkpoints the tables use
-default_hooks = dict(
-    checkpoint=dict(type=_base_.ft_checkpoint_hook_type,
-                    **_base_.sgr_checkpoint))
-train_cfg = dict(
-    _delete_=True, type=_base_.ft_train_loop, max_epochs=210, val_interval=10)
-custom_hooks = _base_.ft_custom_hooks
+    batch_size=_base_.sgr_batch_size, dataset=dict(pipeline=train_pipeline))

@@ -61,15 +61,19 @@ no person boxes: the box is the tight box of the joints chosen by
 ``tools/lsp2coco.py`` converts the same files to a COCO-style json (loadable
 with MMPose's ``CocoDataset`` and this dataset's meta) if preferred.
 """
+import json
 import os.path as osp
 from typing import Optional, Tuple
 
 import numpy as np
 from mmengine.fileio import exists, get_local_path
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
+from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import DATASETS
+from PIL import Image
+from scipy.io import loadmat
 
-from .lsp_meta import LSP_METAINFO
+from ..utils.config_files import config_file
 
 VARIANTS = ('auto', 'lsp', 'lspet')
 SPLITS = ('train', 'val', 'test', 'all')
@@ -97,7 +101,6 @@ def load_lsp_joints(path: str,
         ValueError: naming the file, for a missing ``joints`` key, a wrong
             array shape, or a shape that contradicts ``variant``.
     """
-    from scipy.io import loadmat
     if variant not in VARIANTS:
         raise ValueError(
             f'variant must be one of {VARIANTS}, got {variant!r}')
@@ -217,7 +220,8 @@ class LspDataset(BaseCocoStyleDataset):
     ``bbox_score`` (1,), ``num_keypoints`` and ``img_path``.
     """
 
-    METAINFO: dict = LSP_METAINFO
+    # the one LSP meta file, which configs read too
+    METAINFO: dict = dict(from_file=config_file('_base_/datasets/lsp.py'))
 
     def __init__(self,
                  ann_file: str = 'joints.mat',
@@ -324,3 +328,83 @@ class LspDataset(BaseCocoStyleDataset):
             })
             image_list.append({'img_id': img_id, 'img_path': img_path})
         return instance_list, image_list
+
+
+def lsp_to_coco(data_root: str,
+                out_file: str,
+                variant: str = 'auto',
+                split: str = 'all',
+                num_test: Optional[int] = None,
+                img_dir: str = 'images',
+                bbox_joints: str = 'auto') -> dict:
+    """Write LSP / LSP-extended ``joints.mat`` as a COCO-style keypoint json
+    (``tools/lsp2coco.py``) and return it.
+
+    The joints are read as :class:`LspDataset` reads them: COCO ``v`` = 2
+    for a visible joint, 1 for an occluded (still annotated) joint, 0 for a
+    joint without finite coordinates (stored as 0, 0); ``bbox`` is the tight
+    box (xywh) of the joints ``bbox_joints`` selects, ``area`` its area.
+
+    Args:
+        data_root (str): Folder with ``joints.mat`` and ``img_dir``.
+        out_file (str): The json to write.
+        variant (str): ``'auto'``, ``'lsp'`` or ``'lspet'``.
+        split (str): ``'train'``, ``'test'`` or ``'all'``.
+        num_test (int, optional): Test split size (default N/2 for LSP, 0
+            for LSPET).
+        img_dir (str): Image folder below ``data_root``.
+        bbox_joints (str): ``'auto'``, ``'visible'`` or ``'labelled'``.
+
+    Returns:
+        dict: The COCO json (images, annotations, categories).
+    """
+    mat = osp.join(data_root, 'joints.mat')
+    coords, labelled, occluded, variant = load_lsp_joints(mat, variant)
+    boxes = lsp_joint_boxes(
+        coords, lsp_bbox_joints(labelled, occluded, variant, bbox_joints))
+    n = len(coords)
+    if num_test is None:
+        num_test = n // 2 if variant == 'lsp' else 0
+    if not 0 <= num_test <= n:
+        raise ValueError(f'{mat}: num_test={num_test} out of [0, {n}]')
+    indices = {'train': range(0, n - num_test),
+               'test': range(n - num_test, n),
+               'all': range(n)}[split]
+    meta = parse_pose_metainfo(LspDataset.METAINFO)
+    names = [meta['keypoint_id2name'][i] for i in range(14)]
+    skeleton = [[a + 1, b + 1] for a, b in meta['skeleton_links']]
+    images, annotations = [], []
+    for index in indices:
+        file_name = IMG_NAME_TMPL[variant].format(index + 1)
+        path = osp.join(data_root, img_dir, file_name)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{mat}: joints column {index} (1-based image {index + 1}) '
+                f'has no image file {path}')
+        with Image.open(path) as im:
+            width, height = im.size
+        lab = labelled[index]
+        v = np.where(lab, np.where(occluded[index], 1, 2), 0)
+        xy = np.where(lab[:, None], coords[index], 0)
+        kpts = np.concatenate([xy, v[:, None]], -1)
+        x1, y1, x2, y2 = (float(t) for t in boxes[index])
+        w, h = max(x2 - x1, 1.), max(y2 - y1, 1.)
+        image_id = index + 1
+        images.append(dict(id=image_id, file_name=file_name, width=width,
+                           height=height))
+        annotations.append(dict(
+            id=image_id, image_id=image_id, category_id=1, iscrowd=0,
+            keypoints=[round(float(t), 3) for t in kpts.reshape(-1)],
+            num_keypoints=int(lab.sum()),
+            bbox=[float(x1), float(y1), w, h], area=w * h))
+    coco = dict(
+        info=dict(description=f'{variant.upper()} {split} split, converted '
+                  'by mmpose_ext tools/lsp2coco.py'),
+        licenses=[],
+        images=images,
+        annotations=annotations,
+        categories=[dict(id=1, name='person', supercategory='person',
+                         keypoints=names, skeleton=skeleton)])
+    with open(out_file, 'w') as f:
+        json.dump(coco, f)
+    return coco

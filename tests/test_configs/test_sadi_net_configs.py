@@ -99,8 +99,19 @@ def test_lsp_combines_three_sets_and_uses_torso_pck(repo_root):
     assert train.datasets[1].variant == 'lspet'
     conv = train.datasets[2].pipeline[0]
     assert conv.type == 'KeypointConverter' and conv.num_keypoints == 14
-    from mmpose_ext.datasets.lsp_meta import MPII_TO_LSP
-    assert [tuple(m) for m in conv.mapping] == MPII_TO_LSP
+    # every LSP joint from the MPII joint of the same name (LSP "neck" is
+    # MPII's "upper_neck"), from the two data sets' own meta files
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+    from mmpose_ext.datasets import LspDataset
+    mpii = parse_pose_metainfo(
+        dict(from_file=osp.join(repo_root, 'configs/_base_/datasets/mpii.py'))
+    )['keypoint_id2name']
+    lsp = parse_pose_metainfo(LspDataset.METAINFO)['keypoint_id2name']
+    pairs = [tuple(m) for m in conv.mapping]
+    assert sorted(b for _, b in pairs) == list(range(14))
+    for a, b in pairs:
+        assert mpii[a] == ('upper_neck' if lsp[b] == 'neck' else lsp[b])
     val = cfg.val_dataloader.dataset
     assert val.type == 'LspDataset' and val.split == 'test' and val.test_mode
     assert 'headbox_file' not in val

@@ -35,7 +35,6 @@ from PIL import Image
 from scipy.io import savemat
 
 from mmpose_ext.datasets.lsp import LspDataset, load_lsp_joints
-from mmpose_ext.datasets.lsp_meta import LSP_METAINFO, MPII_TO_LSP
 
 NUM_TRAIN, NUM_VAL = 12, 6  # conftest's synthetic_lsp
 NAN = float('nan')
@@ -298,17 +297,24 @@ def test_pipeline_and_registry(synthetic_lsp):
     assert ds.metainfo['dataset_name'] == 'lsp'
 
 
-def test_config_meta_file_equals_the_class_meta(repo_root):
-    cfg = Config.fromfile(
+def test_the_class_reads_the_one_meta_file(repo_root):
+    """The LSP meta is written once, in configs/_base_/datasets/lsp.py: the
+    data set class reads that file (no copy of it in the package)."""
+    assert osp.samefile(
+        LspDataset.METAINFO['from_file'],
         osp.join(repo_root, 'configs/_base_/datasets/lsp.py'))
-    a = parse_pose_metainfo(cfg.dataset_info.to_dict())
-    b = parse_pose_metainfo(dict(LSP_METAINFO))
-    for key in ('dataset_name', 'num_keypoints', 'keypoint_id2name',
-                'flip_indices', 'flip_pairs', 'skeleton_links',
-                'upper_body_ids', 'lower_body_ids'):
-        assert a[key] == b[key], key
-    for key in ('dataset_keypoint_weights', 'sigmas'):
-        assert np.allclose(a[key], b[key])
+    meta = parse_pose_metainfo(LspDataset.METAINFO)
+    assert meta['num_keypoints'] == 14
+    assert meta['keypoint_id2name'][12] == 'neck'
+    # person-centric left/right swap: 0 right_ankle <-> 5 left_ankle, ...
+    assert meta['flip_indices'] == [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6,
+                                    12, 13]
+
+
+def _mpii_to_lsp(repo_root):
+    """The one MPII -> LSP joint mapping: the LSP config's."""
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/sadi_net_lsp.py'))
+    return [tuple(m) for m in cfg.mpii_to_lsp]
 
 
 def test_combined_lsp_and_mpii(synthetic_lsp, synthetic_mpii, repo_root):
@@ -324,7 +330,7 @@ def test_combined_lsp_and_mpii(synthetic_lsp, synthetic_mpii, repo_root):
                  ann_file='annotations/mpii_train.json',
                  data_prefix=dict(img='images/'),
                  pipeline=[dict(type='KeypointConverter', num_keypoints=14,
-                                mapping=MPII_TO_LSP)]),
+                                mapping=_mpii_to_lsp(repo_root))]),
         ],
         pipeline=[]))
     mpii = DATASETS.build(dict(
@@ -335,10 +341,10 @@ def test_combined_lsp_and_mpii(synthetic_lsp, synthetic_mpii, repo_root):
     sample = combined[NUM_TRAIN]  # first MPII person, converted
     src = mpii.get_data_info(0)['keypoints'][0]
     assert sample['keypoints'].shape == (1, 14, 2)
-    for mpii_id, lsp_id in MPII_TO_LSP:
+    for mpii_id, lsp_id in _mpii_to_lsp(repo_root):
         assert np.allclose(sample['keypoints'][0, lsp_id], src[mpii_id])
     assert sample['flip_indices'] == parse_pose_metainfo(
-        dict(LSP_METAINFO))['flip_indices']
+        LspDataset.METAINFO)['flip_indices']
 
 
 def _coco(root, out, repo_root):
@@ -381,7 +387,7 @@ def test_lsp2coco_lspet_flags_and_boxes_match_the_dataset(
         handwritten_lspet, repo_root, tmp_path):
     """COCO v: 2 visible, 1 occluded (still labelled), 0 not annotated; the
     box is the one LspDataset uses (visible joints for LSPET)."""
-    convert = _lsp2coco(repo_root).convert
+    from mmpose_ext.datasets.lsp import lsp_to_coco as convert
     out = tmp_path / 'lspet.json'
     raw = convert(handwritten_lspet, str(out))
     v = np.array([a['keypoints'][2::3] for a in raw['annotations']])

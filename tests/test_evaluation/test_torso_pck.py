@@ -5,7 +5,7 @@ import pytest
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import METRICS
 
-from mmpose_ext.datasets.lsp_meta import LSP_METAINFO
+from mmpose_ext.datasets import LspDataset
 from mmpose_ext.evaluation.metrics.torso_pck import TorsoPCKAccuracy
 
 L_SHOULDER, R_HIP = 9, 2
@@ -27,7 +27,7 @@ def _sample(gt, pred, vis=None):
 
 def _metric(**kwargs):
     m = TorsoPCKAccuracy(**kwargs)
-    m.dataset_meta = parse_pose_metainfo(LSP_METAINFO)
+    m.dataset_meta = parse_pose_metainfo(LspDataset.METAINFO)
     return m
 
 

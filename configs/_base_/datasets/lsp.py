@@ -1,8 +1,11 @@
-# LSP / LSP-extended dataset meta (14 joints, person-centric names) for
-# configs: `metainfo=dict(from_file='.../_base_/datasets/lsp.py')` (needed by
-# CombinedDataset). The dataset class carries the same dict
-# (mmpose_ext/datasets/lsp_meta.py, LSP_METAINFO); a unit test keeps the two
-# identical.
+# LSP / LSP-extended dataset meta (14 joints in the order of the LSP
+# joints.mat files, person-centric names: "right" is the person's right),
+# the one place it is written: configs read it with
+# `metainfo=dict(from_file='.../_base_/datasets/lsp.py')` (CombinedDataset
+# needs it), LspDataset and the synthetic data generator read this file.
+# `sigmas` (only used by OKS-based code) are MPII's values of the
+# corresponding joints (LSP `neck` = MPII `upper_neck`); `joint_weights`
+# follow MMPose's MPII weights (1.5 ankles/wrists, 1.2 knees/elbows).
 dataset_info = {'dataset_name': 'lsp',
  'paper_info': {'author': 'Johnson, Sam and Everingham, Mark',
                 'title': 'Clustered Pose and Nonlinear Appearance Models for '
