@@ -7,19 +7,21 @@ is installed by ``tools/install.sh`` with the pins in
 resolve without breaking that stack.
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 
 def get_version():
     ns = {}
-    with open(osp.join(osp.dirname(__file__), 'mmpose_ext', 'version.py')) as f:
+    with open(osp.join(osp.dirname(__file__), 'mmpose_ext',
+                       'version.py')) as f:
         exec(f.read(), ns)
     return ns['__version__']
 
 
 def readme():
-    with open(osp.join(osp.dirname(__file__), 'README.md'), encoding='utf-8') as f:
+    with open(
+            osp.join(osp.dirname(__file__), 'README.md'),
+            encoding='utf-8') as f:
         return f.read()
 
 

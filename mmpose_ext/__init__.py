@@ -17,6 +17,7 @@ from .version import __version__
 
 compat.apply()
 
-from . import codecs, datasets, engine, evaluation, models  # noqa: E402,F401
+# after the patches, so that modules binding patched names get the patched ones
+from . import codecs, datasets, engine, evaluation, models  # noqa: E402
 
 __all__ = ['__version__']

@@ -10,8 +10,10 @@ def _imported_by_the_plugin():
     code = ('import json, sys; import mmpose_ext; '
             'print(json.dumps(sorted(m for m in sys.modules '
             "if m.startswith('mmpose_ext'))))")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -23,10 +25,10 @@ def test_the_plugin_never_imports_the_dev_kit():
 
 
 def test_patches_are_applied_once_and_idempotent():
-    import mmpose_ext  # noqa: F401
     from mmengine.dist import utils as dist_utils
     from mmengine.runner.checkpoint import CheckpointLoader
 
+    import mmpose_ext  # noqa: F401
     from mmpose_ext import compat
     from mmpose_ext.compat.checkpoint import load_from_local
     before = dist_utils._init_dist_pytorch

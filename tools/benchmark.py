@@ -56,50 +56,66 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
     sys.path.insert(0, REPO_ROOT)
 
-import mmpose_ext  # noqa: E402,F401  (registers the plugin's modules)
-from mmpose_ext.devkit.benchmark import common  # noqa: E402
-from mmpose_ext.devkit.benchmark.codec import (codec_pair,  # noqa: E402
-                                               format_codec, run_codec)
-from mmpose_ext.devkit.benchmark.common import resolve_config  # noqa: E402
-from mmpose_ext.devkit.benchmark.dlm import (RENDERERS,  # noqa: E402
-                                             format_dlm, run_dlm)
-from mmpose_ext.devkit.benchmark.flops import get_complexity  # noqa: E402
-from mmpose_ext.devkit.benchmark.infer import (format_infer,  # noqa: E402
-                                               run_infer)
-from mmpose_ext.devkit.benchmark.learn import (GROUPS,  # noqa: E402
-                                               format_learn, merge_learn,
-                                               run_learn)
-from mmpose_ext.devkit.benchmark.pipeline import (  # noqa: E402
-    format_pipeline, run_pipeline)
-from mmpose_ext.devkit.benchmark.speed import (format_speed,  # noqa: E402
-                                               profile_cases, run_speed)
+import mmpose_ext  # noqa: F401  (registers the plugin's modules)
+from mmpose_ext.devkit.benchmark import common
+from mmpose_ext.devkit.benchmark.codec import (codec_pair, format_codec,
+                                               run_codec)
+from mmpose_ext.devkit.benchmark.common import resolve_config
+from mmpose_ext.devkit.benchmark.dlm import RENDERERS, format_dlm, run_dlm
+from mmpose_ext.devkit.benchmark.flops import get_complexity
+from mmpose_ext.devkit.benchmark.infer import format_infer, run_infer
+from mmpose_ext.devkit.benchmark.learn import (GROUPS, format_learn,
+                                               merge_learn, run_learn)
+from mmpose_ext.devkit.benchmark.pipeline import format_pipeline, run_pipeline
+from mmpose_ext.devkit.benchmark.speed import (format_speed, profile_cases,
+                                               run_speed)
 
 _LOGGER = 'mmpose_ext_benchmark'
 
 
 def _common(p):
     p.add_argument('--out', help='write the result as JSON here')
-    p.add_argument('--threads', type=int, default=2,
-                   help='torch threads (default 2)')
-    p.add_argument('--work-dir', help='folder for generated data (default: '
-                   'a temporary one)')
-    p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
-                   help="'cpu': this process's CPU time, robust on a shared "
-                   'machine with --threads 1 (default: wall)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='overrides applied to every config')
+    p.add_argument(
+        '--threads', type=int, default=2, help='torch threads (default 2)')
+    p.add_argument(
+        '--work-dir',
+        help='folder for generated data (default: '
+        'a temporary one)')
+    p.add_argument(
+        '--clock',
+        choices=['wall', 'cpu'],
+        default='wall',
+        help="'cpu': this process's CPU time, robust on a shared "
+        'machine with --threads 1 (default: wall)')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='overrides applied to every config')
 
 
 def _model_opts(p, multi: bool):
-    p.add_argument('--width', type=int, default=None,
-                   help='shrink the model(s) to this branch width')
-    p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                   default=None, help='input height and width')
+    p.add_argument(
+        '--width',
+        type=int,
+        default=None,
+        help='shrink the model(s) to this branch width')
+    p.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        default=None,
+        help='input height and width')
     if multi:
         p.add_argument('--names', nargs='+', help='names shown in the table')
-        p.add_argument('--set', nargs='+', action='append', default=[],
-                       metavar='I KEY=VALUE',
-                       help='overrides of the I-th config (0-based)')
+        p.add_argument(
+            '--set',
+            nargs='+',
+            action='append',
+            default=[],
+            metavar='I KEY=VALUE',
+            help='overrides of the I-th config (0-based)')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -113,52 +129,88 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--batch', type=int, default=8)
     p.add_argument('--repeats', type=int, default=10)
     p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--no-train', action='store_true',
-                   help='time the forward pass only')
-    p.add_argument('--no-peak', action='store_true',
-                   help='skip the matmul peak probe')
-    p.add_argument('--no-flops', action='store_true',
-                   help='skip the FLOP count')
-    p.add_argument('--profile', type=int, default=0, metavar='N',
-                   help='after timing, print the N most expensive operators '
-                   '(torch.profiler) of one forward and one training step '
-                   'per config')
+    p.add_argument(
+        '--no-train', action='store_true', help='time the forward pass only')
+    p.add_argument(
+        '--no-peak', action='store_true', help='skip the matmul peak probe')
+    p.add_argument(
+        '--no-flops', action='store_true', help='skip the FLOP count')
+    p.add_argument(
+        '--profile',
+        type=int,
+        default=0,
+        metavar='N',
+        help='after timing, print the N most expensive operators '
+        '(torch.profiler) of one forward and one training step '
+        'per config')
     _model_opts(p, multi=True)
     _common(p)
 
     p = sub.add_parser('codec', help='DiskSegHeatmap vs MSRAHeatmap')
     p.add_argument('--instances', type=int, default=200)
     p.add_argument('--repeats', type=int, default=10)
-    p.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
-                   default=None, help='default 192 256')
-    p.add_argument('--heatmap-size', type=int, nargs=2, metavar=('W', 'H'),
-                   default=None, help='default 48 64')
+    p.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=None,
+        help='default 192 256')
+    p.add_argument(
+        '--heatmap-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=None,
+        help='default 48 64')
     _common(p)
 
     p = sub.add_parser('pipeline', help='data pipeline vs training')
     p.add_argument('config')
     p.add_argument('--batch', type=int, default=8)
     p.add_argument('--workers', type=int, nargs='+', default=[0, 2])
-    p.add_argument('--batches', type=int, default=10,
-                   help='timed batches per loader')
+    p.add_argument(
+        '--batches', type=int, default=10, help='timed batches per loader')
     p.add_argument('--train-repeats', type=int, default=5)
-    p.add_argument('--loader-train-iters', type=int, default=3,
-                   help='training iterations fed by the loader (0: skip)')
-    p.add_argument('--image-size', type=int, nargs=2, metavar=('W', 'H'),
-                   default=[640, 480], help='generated image size')
+    p.add_argument(
+        '--loader-train-iters',
+        type=int,
+        default=3,
+        help='training iterations fed by the loader (0: skip)')
+    p.add_argument(
+        '--image-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=[640, 480],
+        help='generated image size')
     _model_opts(p, multi=False)
     _common(p)
 
-    p = sub.add_parser('learn', help='baselines vs paper models on '
-                       'generated data, several seeds')
-    p.add_argument('--groups', '--pairs', dest='groups', nargs='+',
-                   default=['hrnet', 'sadi'], choices=sorted(GROUPS))
+    p = sub.add_parser(
+        'learn',
+        help='baselines vs paper models on '
+        'generated data, several seeds')
+    p.add_argument(
+        '--groups',
+        '--pairs',
+        dest='groups',
+        nargs='+',
+        default=['hrnet', 'sadi'],
+        choices=sorted(GROUPS))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--models', nargs='+', default=None,
-                   help='only these models of the groups (by name)')
-    p.add_argument('--merge', nargs='+', metavar='JSON', default=None,
-                   help='no training: join earlier --out files (same '
-                   'settings) into one table')
+    p.add_argument(
+        '--models',
+        nargs='+',
+        default=None,
+        help='only these models of the groups (by name)')
+    p.add_argument(
+        '--merge',
+        nargs='+',
+        metavar='JSON',
+        default=None,
+        help='no training: join earlier --out files (same '
+        'settings) into one table')
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--width', type=int, default=16)
     p.add_argument('--batch', type=int, default=16)
@@ -166,16 +218,32 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--num-train', type=int, default=300)
     p.add_argument('--num-val', type=int, default=60)
     p.add_argument('--data-seed', type=int, default=0)
-    p.add_argument('--workers', type=int, default=0,
-                   help='training loader workers')
-    p.add_argument('--stacks', type=int, default=2,
-                   help='hourglass stacks of the SADI pair')
-    p.add_argument('--hrnet-input', type=int, nargs=2, metavar=('W', 'H'),
-                   default=None, help='default 96 128')
-    p.add_argument('--sadi-input', type=int, nargs=2, metavar=('W', 'H'),
-                   default=None, help='default 128 128')
-    p.add_argument('--log-interval', type=int, default=0,
-                   help='MMEngine training log interval (0: quiet)')
+    p.add_argument(
+        '--workers', type=int, default=0, help='training loader workers')
+    p.add_argument(
+        '--stacks',
+        type=int,
+        default=2,
+        help='hourglass stacks of the SADI pair')
+    p.add_argument(
+        '--hrnet-input',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=None,
+        help='default 96 128')
+    p.add_argument(
+        '--sadi-input',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=None,
+        help='default 128 128')
+    p.add_argument(
+        '--log-interval',
+        type=int,
+        default=0,
+        help='MMEngine training log interval (0: quiet)')
     _common(p)
 
     p = sub.add_parser('infer', help='CPU inference backends of one model')
@@ -184,27 +252,37 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--repeats', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
-    p.add_argument('--backends', nargs='+', default=[
-        'eager', 'channels_last_input', 'channels_last', 'fuse_bn',
-        'fuse_bn+channels_last', 'onnxruntime'
-    ], help='among eager (NCHW), channels_last_input (NCHW weights, NHWC '
-            'input: what ChannelsLastPoseDataPreprocessor gives), '
-            'channels_last (weights too), fuse_bn, fuse_bn+channels_last, '
-            'compile, onnxruntime')
+    p.add_argument(
+        '--backends',
+        nargs='+',
+        default=[
+            'eager', 'channels_last_input', 'channels_last', 'fuse_bn',
+            'fuse_bn+channels_last', 'onnxruntime'
+        ],
+        help='among eager (NCHW), channels_last_input (NCHW weights, NHWC '
+        'input: what ChannelsLastPoseDataPreprocessor gives), '
+        'channels_last (weights too), fuse_bn, fuse_bn+channels_last, '
+        'compile, onnxruntime')
     p.add_argument('--no-end-to-end', action='store_true')
-    p.add_argument('--peak', action='store_true',
-                   help='add GFLOP/s and the share of the matmul peak')
+    p.add_argument(
+        '--peak',
+        action='store_true',
+        help='add GFLOP/s and the share of the matmul peak')
     _model_opts(p, multi=False)
     _common(p)
 
-    p = sub.add_parser('dlm', help="time split of SADI-Net's DLM head per "
-                       'renderer')
+    p = sub.add_parser(
+        'dlm', help="time split of SADI-Net's DLM head per "
+        'renderer')
     p.add_argument('config')
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--repeats', type=int, default=10)
     p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--renderers', nargs='+', default=list(RENDERERS),
-                   choices=list(RENDERERS))
+    p.add_argument(
+        '--renderers',
+        nargs='+',
+        default=list(RENDERERS),
+        choices=list(RENDERERS))
     _common(p)
     return parser.parse_args(argv)
 
@@ -231,11 +309,14 @@ def _configs(args) -> List:
     per = {}
     try:
         for item in getattr(args, 'set', []) or []:
-            per.setdefault(int(item[0]), {}).update(
-                common.parse_kv(item[1:]))
+            per.setdefault(int(item[0]), {}).update(common.parse_kv(item[1:]))
         return common.build_configs(
-            paths, getattr(args, 'names', None), per, args.cfg_options,
-            args.width, args.shape if args.command == 'infer' else None,
+            paths,
+            getattr(args, 'names', None),
+            per,
+            args.cfg_options,
+            args.width,
+            args.shape if args.command == 'infer' else None,
             log=lambda msg: print(msg, file=sys.stderr))
     except ValueError as e:
         raise SystemExit(f'--set / --names: {e}')

@@ -31,8 +31,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import mmpose_ext  # noqa: E402,F401  (safe checkpoint loader)
-from mmpose_ext.apis import (detection_results, dump_json,  # noqa: E402
+import mmpose_ext  # noqa: F401  (safe checkpoint loader)
+from mmpose_ext.apis import (detection_results, dump_json,
                              evaluate_person_boxes, filter_detections,
                              init_person_detector, read_image)
 
@@ -75,19 +75,23 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not osp.isfile(args.ann_file):
-        print(f'error: --ann-file "{args.ann_file}" does not exist',
-              file=sys.stderr)
+        print(
+            f'error: --ann-file "{args.ann_file}" does not exist',
+            file=sys.stderr)
         return 2
     if not osp.isdir(args.img_dir):
-        print(f'error: --img-dir "{args.img_dir}" is not a folder',
-              file=sys.stderr)
+        print(
+            f'error: --img-dir "{args.img_dir}" is not a folder',
+            file=sys.stderr)
         return 2
     try:
         with open(args.ann_file) as f:
             images = json.load(f)['images']
     except (ValueError, KeyError, TypeError) as e:
-        print(f'error: --ann-file "{args.ann_file}" is not a COCO annotation '
-              f'file with "images": {e}', file=sys.stderr)
+        print(
+            f'error: --ann-file "{args.ann_file}" is not a COCO annotation '
+            f'file with "images": {e}',
+            file=sys.stderr)
         return 2
     try:
         detector = init_person_detector(args.det_config, args.det_checkpoint,
@@ -109,8 +113,8 @@ def main(argv=None) -> int:
             pred = pred.numpy()
             boxes = np.concatenate(
                 [pred.bboxes.reshape(-1, 4),
-                 pred.scores.reshape(-1, 1)], 1)[pred.labels ==
-                                                 args.det_cat_id]
+                 pred.scores.reshape(-1, 1)],
+                1)[pred.labels == args.det_cat_id]
             boxes = filter_detections(boxes, args.score_thr, nms_thr,
                                       args.max_per_img)
             dets += detection_results(info['id'], boxes, category_id=1)

@@ -28,9 +28,14 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
     sys.path.insert(0, REPO_ROOT)
 
+from mmengine.config import DictAction
+
+import mmpose_ext  # noqa: F401  (registers the plugin; safe loader)
+from mmpose_ext.apis import init_pose_model
+from mmpose_ext.apis.onnx_backend import export_onnx
+
 
 def parse_args(argv: Optional[Sequence[str]] = None):
-    from mmengine.config import DictAction
     p = argparse.ArgumentParser(
         description='Export a top-down heatmap pose model to ONNX')
     p.add_argument('config', help='pose config file')
@@ -66,12 +71,11 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    import mmpose_ext  # noqa: F401  (registers the plugin; safe loader)
-    from mmpose_ext.apis import init_pose_model
-    from mmpose_ext.apis.onnx_backend import export_onnx
 
     model = init_pose_model(
-        args.config, args.checkpoint, device='cpu',
+        args.config,
+        args.checkpoint,
+        device='cpu',
         cfg_options=args.cfg_options)
     if args.shape is None:
         w, h = model.head.decoder.input_size

@@ -15,8 +15,9 @@ from typing import Dict, Optional, Sequence
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mmpose_ext  # noqa: E402,F401  (registers the plugin's modules)
-from mmpose_ext.devkit.benchmark.flops import get_complexity  # noqa: E402
+import mmpose_ext  # noqa: F401  (registers the plugin's modules)
+from mmpose_ext.devkit.benchmark.flops import get_complexity
+
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(

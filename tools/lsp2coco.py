@@ -25,27 +25,33 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmpose_ext.datasets.lsp import BBOX_JOINTS, lsp_to_coco  # noqa: E402
+from mmpose_ext.datasets.lsp import BBOX_JOINTS, lsp_to_coco
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('data_root', help='folder with joints.mat, images/')
     parser.add_argument('out_file', help='output json')
-    parser.add_argument('--variant', default='auto',
-                        choices=['auto', 'lsp', 'lspet'])
-    parser.add_argument('--split', default='all',
-                        choices=['train', 'test', 'all'])
-    parser.add_argument('--num-test', type=int, default=None,
-                        help='test split size (default: N/2 for LSP, 0 for '
-                        'LSPET)')
+    parser.add_argument(
+        '--variant', default='auto', choices=['auto', 'lsp', 'lspet'])
+    parser.add_argument(
+        '--split', default='all', choices=['train', 'test', 'all'])
+    parser.add_argument(
+        '--num-test',
+        type=int,
+        default=None,
+        help='test split size (default: N/2 for LSP, 0 for '
+        'LSPET)')
     parser.add_argument('--img-dir', default='images')
-    parser.add_argument('--bbox-joints', default='auto', choices=BBOX_JOINTS,
-                        help='joints the person box encloses (default: the '
-                        'visible ones for LSPET, all for LSP)')
+    parser.add_argument(
+        '--bbox-joints',
+        default='auto',
+        choices=BBOX_JOINTS,
+        help='joints the person box encloses (default: the '
+        'visible ones for LSPET, all for LSP)')
     args = parser.parse_args()
     coco = lsp_to_coco(args.data_root, args.out_file, args.variant, args.split,
-                   args.num_test, args.img_dir, args.bbox_joints)
+                       args.num_test, args.img_dir, args.bbox_joints)
     print(f'wrote {len(coco["annotations"])} people to {args.out_file}')
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the test suite, installing the environment first if needed.
+# Lint (tools/lint.sh), then run the test suite, installing the environment
+# first if needed.
 #
 #   bash tools/run_tests.sh                  # .venv inside the checkout
 #   bash tools/run_tests.sh --active         # the already-active environment
@@ -17,4 +18,5 @@ done
 bash "$ROOT/tools/install.sh" "${INSTALL_ARGS[@]}"
 if [ "${#INSTALL_ARGS[@]}" -gt 0 ]; then PY="$(command -v python)"; else PY="${MMPOSE_EXT_VENV:-$ROOT/.venv}/bin/python"; fi
 cd "$ROOT"
+PY="$PY" bash "$ROOT/tools/lint.sh"  # style violations fail CI too
 exec "$PY" -m pytest tests "$@"

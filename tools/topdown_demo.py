@@ -41,12 +41,11 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
     sys.path.insert(0, REPO_ROOT)
 
-import mmpose_ext  # noqa: E402,F401  (registers modules, safe loader)
-from mmpose_ext.apis import (ImageIdResolver, MediaReadError,  # noqa: E402
+import mmpose_ext  # noqa: F401  (registers modules, safe loader)
+from mmpose_ext.apis import (ImageIdResolver, MediaReadError,
                              TopdownInferencer, dump_json, input_kind,
                              list_folder)
-from mmpose_ext.apis.demo import (BoxSource, Visualiser,  # noqa: E402
-                                  run_images, run_video)
+from mmpose_ext.apis.demo import BoxSource, Visualiser, run_images, run_video
 
 
 def parse_args(argv=None):
@@ -148,8 +147,8 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     os.makedirs(args.out_dir, exist_ok=True)
-    visualiser = Visualiser(inferencer.pose_model, args.radius,
-                            args.thickness, args.kpt_thr, not args.no_bbox)
+    visualiser = Visualiser(inferencer.pose_model, args.radius, args.thickness,
+                            args.kpt_thr, not args.no_bbox)
 
     predictions, image_ids, failures, skipped = [], {}, [], []
     written = None
@@ -163,8 +162,10 @@ def main(argv=None) -> int:
         if kind == 'folder':
             paths, skipped = list_folder(args.input)
             if not paths:
-                print(f'error: no image ({", ".join(("jpg", "png", "..."))}) '
-                      f'in folder "{args.input}"', file=sys.stderr)
+                print(
+                    f'error: no image ({", ".join(("jpg", "png", "..."))}) '
+                    f'in folder "{args.input}"',
+                    file=sys.stderr)
                 return 2
         else:
             paths = [args.input]

@@ -22,6 +22,9 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+import mmpose_ext  # noqa: F401  (registers the plugin; safe loader)
+from mmpose_ext.apis import collect_maps, init_pose_model, plot_maps
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -43,8 +46,6 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import mmpose_ext  # noqa: F401
-    from mmpose_ext.apis import collect_maps, init_pose_model, plot_maps
     try:
         model = init_pose_model(args.config, args.checkpoint, args.device)
         maps = collect_maps(model, args.image, args.bbox)
@@ -57,11 +58,12 @@ def main(argv=None) -> int:
         ncols=args.ncols,
         title=f'{osp.basename(args.config)} ({maps["kind"]}): '
         f'{osp.basename(args.image)}')
-    extra = [k for k in ('seg_maps', 'h_rfm', 'h_dlm', 'sfm_weights')
-             if k in maps]
-    print(f'figure written to {args.out} (heatmaps {maps["heatmaps"].shape}'
-          + (', ' + ', '.join(f'{k} {maps[k].shape}' for k in extra)
-             if extra else '') + ')')
+    extra = [
+        k for k in ('seg_maps', 'h_rfm', 'h_dlm', 'sfm_weights') if k in maps
+    ]
+    print(f'figure written to {args.out} (heatmaps {maps["heatmaps"].shape}' +
+          (', ' + ', '.join(f'{k} {maps[k].shape}'
+                            for k in extra) if extra else '') + ')')
     return 0
 
 

@@ -7,8 +7,8 @@
 # apply): every 10 epochs and the last one (the tables report the final
 # model), plus the best on the val set (MMPose's `save_best`, never used
 # for reporting).
-ft_checkpoint_hook = dict(type='AtomicCheckpointHook', interval=10,
-                          save_last=True)
+ft_checkpoint_hook = dict(
+    type='AtomicCheckpointHook', interval=10, save_last=True)
 # Resuming from a checkpoint saved in mid-epoch skips the batches already
 # trained in that epoch (MMEngine's loop would train them twice).
 ft_train_cfg = dict(

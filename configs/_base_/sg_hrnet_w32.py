@@ -9,7 +9,9 @@
 # branch of stages 2, 3 and 4 (before each stage's final fusion) and on the
 # fused stage-4 output.
 sg_backbone = dict(
-    type='SGHRNet', sgm_stages=(2, 3, 4), final_sgm=True,
+    type='SGHRNet',
+    sgm_stages=(2, 3, 4),
+    final_sgm=True,
     sgm_position='pre_fuse')
 
 # Dynamic weight averaging as in the paper: per iteration, T = 1.

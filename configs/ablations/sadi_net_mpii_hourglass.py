@@ -6,6 +6,4 @@
 _base_ = ['../sadi_net_mpii.py']
 
 model = dict(
-    backbone=dict(block='basic'),
-    neck=None,
-    head=dict(with_dlm=False))
+    backbone=dict(block='basic'), neck=None, head=dict(with_dlm=False))

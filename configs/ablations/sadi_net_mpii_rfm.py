@@ -3,7 +3,4 @@
 # the head only supervises the per-stack heatmaps (MSE).
 _base_ = ['../sadi_net_mpii.py']
 
-model = dict(
-    backbone=dict(block='rfm'),
-    neck=None,
-    head=dict(with_dlm=False))
+model = dict(backbone=dict(block='rfm'), neck=None, head=dict(with_dlm=False))

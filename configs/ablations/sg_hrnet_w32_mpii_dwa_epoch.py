@@ -3,5 +3,4 @@
 # (the paper updates them every iteration with T=1).
 _base_ = ['../sg_hrnet_w32_mpii.py']
 
-model = dict(
-    head=dict(multi_task_loss=dict(mode='epoch', temperature=2.0)))
+model = dict(head=dict(multi_task_loss=dict(mode='epoch', temperature=2.0)))

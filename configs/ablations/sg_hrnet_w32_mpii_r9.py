@@ -6,7 +6,7 @@ _base_ = ['../sg_hrnet_w32_mpii.py']
 
 train_dataloader = dict(
     dataset=dict(pipeline=[
-        dict(t, encoder=dict(t['encoder'], disk_radius=9))
-        if t['type'] == 'GenerateTarget' else t
+        dict(t, encoder=dict(t['encoder'], disk_radius=9)) if t['type'] ==
+        'GenerateTarget' else t
         for t in _base_.train_dataloader.dataset.pipeline
     ]))

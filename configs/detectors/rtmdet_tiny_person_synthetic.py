@@ -82,8 +82,8 @@ val_dataloader = dict(
         data_prefix=dict(img='val2017/'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    ann_file=data_root + 'annotations/person_keypoints_val2017.json')
+val_evaluator = dict(ann_file=data_root +
+                     'annotations/person_keypoints_val2017.json')
 test_evaluator = val_evaluator
 
 train_cfg = dict(
@@ -91,8 +91,7 @@ train_cfg = dict(
 optim_wrapper = dict(optimizer=dict(lr=base_lr))
 param_scheduler = [
     dict(
-        type='LinearLR', start_factor=1.0e-3, by_epoch=False, begin=0,
-        end=50),
+        type='LinearLR', start_factor=1.0e-3, by_epoch=False, begin=0, end=50),
     dict(
         type='CosineAnnealingLR',
         eta_min=base_lr * 0.05,

@@ -27,10 +27,13 @@ model = dict(
         extra=dict(
             stage1=dict(num_blocks=(2, ), num_channels=(32, )),
             stage2=dict(num_blocks=(2, 2), num_channels=(16, 32)),
-            stage3=dict(num_modules=1, num_blocks=(2, 2, 2),
-                        num_channels=(16, 32, 64)),
-            stage4=dict(num_modules=1, num_blocks=(2, 2, 2, 2),
-                        num_channels=(16, 32, 64, 128))),
+            stage3=dict(
+                num_modules=1, num_blocks=(2, 2, 2),
+                num_channels=(16, 32, 64)),
+            stage4=dict(
+                num_modules=1,
+                num_blocks=(2, 2, 2, 2),
+                num_channels=(16, 32, 64, 128))),
         # HRNet's own initialisation (mmpose.models.HRNet's default)
         init_cfg=[
             dict(type='Normal', std=0.001, layer=['Conv2d']),
@@ -50,8 +53,13 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=50, start_factor=0.01, by_epoch=False),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, milestones=[9, 11],
-         gamma=0.1, by_epoch=True),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=max_epochs,
+        milestones=[9, 11],
+        gamma=0.1,
+        by_epoch=True),
 ]
 default_hooks = dict(
     logger=dict(interval=10),
@@ -89,6 +97,6 @@ val_dataloader = dict(
         data_prefix=dict(img='val2017/'),
         pipeline=val_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    ann_file=data_root + 'annotations/person_keypoints_val2017.json')
+val_evaluator = dict(ann_file=data_root +
+                     'annotations/person_keypoints_val2017.json')
 test_evaluator = val_evaluator

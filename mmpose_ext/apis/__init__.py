@@ -3,29 +3,26 @@
 
 See ``docs/inference.md`` and :class:`TopdownInferencer`.
 """
+from .boxes import check_bboxes, filter_detections
 from .coco_io import (ImageIdResolver, detection_results, dump_json,
-                      evaluate_person_boxes, keypoint_results,
-                      load_bbox_file)
+                      evaluate_person_boxes, keypoint_results, load_bbox_file)
 from .heatmap_vis import collect_maps, plot_maps
 from .media import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaReadError,
                     VideoInput, input_kind, list_folder, read_image)
-from .onnx_backend import (OnnxHeatmapSession, attach_onnx_backend,
-                           export_onnx)
-from .boxes import check_bboxes, filter_detections
 from .model_loading import (CheckpointMismatchError, ModelTypeError,
                             check_checkpoint, init_person_detector,
                             init_pose_model, load_state_dict)
+from .onnx_backend import OnnxHeatmapSession, attach_onnx_backend, export_onnx
 from .result import TopdownResult
 from .topdown_inferencer import TopdownInferencer
 
 __all__ = [
     'TopdownInferencer', 'TopdownResult', 'init_person_detector',
-    'init_pose_model', 'load_state_dict', 'check_checkpoint',
-    'check_bboxes', 'filter_detections', 'CheckpointMismatchError',
-    'ModelTypeError', 'MediaReadError', 'read_image', 'VideoInput',
-    'input_kind', 'list_folder', 'IMAGE_EXTENSIONS', 'VIDEO_EXTENSIONS',
-    'load_bbox_file', 'ImageIdResolver', 'keypoint_results',
-    'detection_results', 'dump_json', 'evaluate_person_boxes',
-    'collect_maps', 'plot_maps',
-    'OnnxHeatmapSession', 'attach_onnx_backend', 'export_onnx'
+    'init_pose_model', 'load_state_dict', 'check_checkpoint', 'check_bboxes',
+    'filter_detections', 'CheckpointMismatchError', 'ModelTypeError',
+    'MediaReadError', 'read_image', 'VideoInput', 'input_kind', 'list_folder',
+    'IMAGE_EXTENSIONS', 'VIDEO_EXTENSIONS', 'load_bbox_file',
+    'ImageIdResolver', 'keypoint_results', 'detection_results', 'dump_json',
+    'evaluate_person_boxes', 'collect_maps', 'plot_maps', 'OnnxHeatmapSession',
+    'attach_onnx_backend', 'export_onnx'
 ]

@@ -202,8 +202,8 @@ def evaluate_person_boxes(ann_file: str, dets: list) -> dict:
         dict: ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``, ``AR100``.
     """
     coco = COCO(ann_file)
-    names = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
-             'AR100', 'ARs', 'ARm', 'ARl')
+    names = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100',
+             'ARs', 'ARm', 'ARl')
     if not dets:
         return {n: 0.0 for n in names}
     coco_dt = coco.loadRes(dets)

@@ -33,8 +33,12 @@ class Visualiser:
         draw_bbox (bool): Draw the person boxes. Defaults to True.
     """
 
-    def __init__(self, pose_model, radius: int = 3, thickness: int = 1,
-                 kpt_thr: float = 0.3, draw_bbox: bool = True):
+    def __init__(self,
+                 pose_model,
+                 radius: int = 3,
+                 thickness: int = 1,
+                 kpt_thr: float = 0.3,
+                 draw_bbox: bool = True):
         cfg = pose_model.cfg.visualizer.copy()
         cfg.update(
             name=f'topdown_demo_{os.getpid()}_{time.time_ns()}',
@@ -73,8 +77,10 @@ class BoxSource:
         max_persons (int, optional): Keep at most this many boxes.
     """
 
-    def __init__(self, bbox_file: Optional[str] = None,
-                 bbox_thr: float = 0.3, nms_thr: Optional[float] = 0.3,
+    def __init__(self,
+                 bbox_file: Optional[str] = None,
+                 bbox_thr: float = 0.3,
+                 nms_thr: Optional[float] = 0.3,
                  max_persons: Optional[int] = None):
         self.bbox_file = bbox_file
         self.boxes = load_bbox_file(bbox_file) if bbox_file else None
@@ -95,8 +101,8 @@ class BoxSource:
         boxes = self.boxes.get(image_id, np.zeros((0, 5), np.float32))
         h, w = img_shape[:2]
         inside = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-                  & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) &
-                  (boxes[:, 0] < w) & (boxes[:, 1] < h))
+                  & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < w) &
+                  (boxes[:, 1] < h))
         for box in boxes[~inside]:
             warnings.warn(
                 f'{name}: skipping box [{", ".join(f"{v:g}" for v in box[:4])}'
@@ -111,9 +117,14 @@ def _progress(total):
     return ProgressBar(total, file=sys.stdout)
 
 
-def run_images(paths: Sequence[str], out_dir: str, inferencer: Callable,
-               visualiser: Callable, boxes: Callable, resolve_id: Callable,
-               predictions: List, image_ids: Dict,
+def run_images(paths: Sequence[str],
+               out_dir: str,
+               inferencer: Callable,
+               visualiser: Callable,
+               boxes: Callable,
+               resolve_id: Callable,
+               predictions: List,
+               image_ids: Dict,
                failures: List[Tuple[str, str]],
                show_progress: bool = False) -> None:
     """Predict, draw and write every image of ``paths`` into ``out_dir``

@@ -13,6 +13,7 @@ input shape on two cores, so it is opt-in. ONNX Runtime
 from typing import Optional
 
 import torch
+from mmcv.cnn import fuse_conv_bn
 from torch import nn
 
 __all__ = ['optimize_for_cpu']
@@ -54,7 +55,6 @@ def optimize_for_cpu(model: nn.Module,
         ValueError: ``verify`` found a larger difference (the model has
             been modified: rebuild it).
     """
-    from mmcv.cnn import fuse_conv_bn
     model.eval()
     x = ref = None
     if verify:
@@ -72,7 +72,8 @@ def optimize_for_cpu(model: nn.Module,
         # its global config when a graph compiles (lazily, at each new input
         # shape); passing it in torch.compile(options=...) does not apply it
         # (measured: 1.17x vs 1.52x). This sets it for the whole process.
-        import torch._inductor.config as inductor_config
+        # Inductor is heavy to import and only needed with compile=True
+        import torch._inductor.config as inductor_config  # noqa: PLC0415
         inductor_config.freezing = True
         for name in ('backbone', 'neck', 'head'):
             part: Optional[nn.Module] = getattr(model, name, None)

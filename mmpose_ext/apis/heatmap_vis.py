@@ -15,11 +15,15 @@
 
 :func:`plot_maps` draws them in one matplotlib figure.
 """
+import os
+import os.path as osp
 from typing import Dict, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 import torch
-
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
@@ -85,8 +89,8 @@ def collect_maps(model: torch.nn.Module,
     head = as_topdown_head(model.head)
     test_cfg = dict(output_heatmaps=True, flip_test=False)
     if kind == 'sadi_net':  # heatmaps of the decoded source (H_rfm default)
-        test_cfg['predict_from'] = model.test_cfg.get(
-            'predict_from', model.head.predict_from)
+        test_cfg['predict_from'] = model.test_cfg.get('predict_from',
+                                                      model.head.predict_from)
     for name, value in head.extra_maps(feats, test_cfg).items():
         out[name] = value[0].cpu().numpy()
     neck = model.neck if model.with_neck else None
@@ -105,12 +109,13 @@ def collect_maps(model: torch.nn.Module,
 
 
 def _resize(m: np.ndarray, size) -> np.ndarray:
-    import cv2
     return cv2.resize(
         m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
 
 
-def plot_maps(maps: Dict, out_file: Optional[str] = None, ncols: int = 6,
+def plot_maps(maps: Dict,
+              out_file: Optional[str] = None,
+              ncols: int = 6,
               title: Optional[str] = None):
     """One figure: crop with keypoints, every keypoint heatmap, and the
     model-specific maps (SG-HRNet segmentation maps per SGM stage; SADI-Net
@@ -125,8 +130,6 @@ def plot_maps(maps: Dict, out_file: Optional[str] = None, ncols: int = 6,
     Returns:
         matplotlib.figure.Figure: The figure.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     crop = maps['crop']
     ch, cw = crop.shape[:2]
@@ -144,8 +147,8 @@ def plot_maps(maps: Dict, out_file: Optional[str] = None, ncols: int = 6,
     if maps['kind'] == 'sadi_net':
         rfm = maps['h_rfm']
         for s in range(len(rfm)):
-            extra.append((f'H_rfm stack {s + 1} (max)', rfm[s].max(0),
-                          'overlay'))
+            extra.append(
+                (f'H_rfm stack {s + 1} (max)', rfm[s].max(0), 'overlay'))
         if 'h_dlm' in maps:
             extra.append(('H_dlm (max)', maps['h_dlm'].max(0), 'overlay'))
         if 'sfm_weights' in maps:
@@ -179,23 +182,31 @@ def plot_maps(maps: Dict, out_file: Optional[str] = None, ncols: int = 6,
         if mode == 'crop':
             ax.imshow(crop)
             kp, sc = maps['keypoints'], maps['keypoint_scores']
-            ax.scatter(kp[:, 0], kp[:, 1], s=6, c=sc, cmap='autumn',
-                       vmin=0, vmax=max(float(sc.max()), 1e-6))
+            ax.scatter(
+                kp[:, 0],
+                kp[:, 1],
+                s=6,
+                c=sc,
+                cmap='autumn',
+                vmin=0,
+                vmax=max(float(sc.max()), 1e-6))
             ax.set_xlim(0, cw)
             ax.set_ylim(ch, 0)
         elif mode.startswith('overlay'):
             ax.imshow(dim)
             vmax = 1.0 if mode == 'overlay01' else max(float(m.max()), 1e-6)
-            ax.imshow(_resize(np.clip(m, 0, None), (cw, ch)), cmap='jet',
-                      alpha=0.6, vmin=0, vmax=vmax)
+            ax.imshow(
+                _resize(np.clip(m, 0, None), (cw, ch)),
+                cmap='jet',
+                alpha=0.6,
+                vmin=0,
+                vmax=vmax)
         else:
             ax.imshow(m, cmap='viridis', vmin=0, vmax=1)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     if out_file:
-        import os
-        import os.path as osp
         os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
         fig.savefig(out_file, dpi=110)
     return fig

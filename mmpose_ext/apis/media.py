@@ -16,8 +16,8 @@ __all__ = [
     'list_folder', 'read_image', 'VideoInput'
 ]
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp', '.ppm', '.pgm')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                    '.ppm', '.pgm')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',
                     '.mpeg', '.wmv', '.flv')
 
@@ -135,8 +135,7 @@ class VideoInput:
         self._first: Optional[np.ndarray] = first
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and np.isfinite(fps) else 25.
-        self.frame_count = max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)),
-                               0)
+        self.frame_count = max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         self.size = (first.shape[1], first.shape[0])
 
     def __iter__(self) -> Iterator[np.ndarray]:

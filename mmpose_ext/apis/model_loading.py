@@ -36,7 +36,8 @@ class ModelTypeError(ValueError):
     the detector)."""
 
 
-def _default_device() -> str:
+def default_device() -> str:
+    """``'cuda:0'`` when CUDA is available, else ``'cpu'``."""
     return 'cuda:0' if torch.cuda.is_available() else 'cpu'
 
 
@@ -93,8 +94,10 @@ def load_state_dict(checkpoint: str, arg: str = 'checkpoint') -> dict:
         raise CheckpointMismatchError(
             f'{arg} "{checkpoint}" is not a model checkpoint: expected a '
             'dict of tensors or a dict with a "state_dict" of tensors')
-    return {(k[7:] if k.startswith('module.') else k): v
-            for k, v in state.items()}
+    return {
+        (k[7:] if k.startswith('module.') else k): v
+        for k, v in state.items()
+    }
 
 
 def check_checkpoint(model: torch.nn.Module,
@@ -131,8 +134,8 @@ def check_checkpoint(model: torch.nn.Module,
     if not (missing or unexpected or shapes):
         return
     parts = []
-    for name, items in (('missing in the checkpoint', missing),
-                        ('not in the model', unexpected),
+    for name, items in (('missing in the checkpoint',
+                         missing), ('not in the model', unexpected),
                         ('with another shape', shapes)):
         if items:
             listed = ', '.join(items[:max_listed])
@@ -173,7 +176,7 @@ def init_person_detector(det_config: ConfigLike,
     from mmdet.apis import init_detector  # noqa: PLC0415
     from mmdet.models.detectors import BaseDetector  # noqa: PLC0415
 
-    device = device or _default_device()
+    device = device or default_device()
     cfg = _load_config(det_config, 'det_config')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -232,7 +235,7 @@ def init_pose_model(pose_config: ConfigLike,
         ModelTypeError: the config is not a top-down pose model config.
         CheckpointMismatchError: the checkpoint does not fit the model.
     """
-    device = device or _default_device()
+    device = device or default_device()
     cfg = _load_config(pose_config, 'pose_config')
     what = f'pose_config {_describe(pose_config)}'
     if 'model' not in cfg:

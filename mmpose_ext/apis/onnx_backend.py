@@ -41,6 +41,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmpose.models.heads import CPMHead
 from torch import Tensor, nn
 
 from ..models.heads import DLMHead
@@ -66,8 +67,10 @@ def _encode_meta(obj):
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
             return {k: _encode_meta(v) for k, v in obj.items()}
-        return {'__items__': [[_encode_meta(k), _encode_meta(v)]
-                              for k, v in obj.items()]}
+        return {
+            '__items__':
+            [[_encode_meta(k), _encode_meta(v)] for k, v in obj.items()]
+        }
     if isinstance(obj, tuple):
         return {'__tuple__': [_encode_meta(v) for v in obj]}
     if isinstance(obj, list):
@@ -198,7 +201,8 @@ def export_onnx(model: nn.Module,
         ValueError: unsupported head, or ``verify`` found a difference above
             ``atol``.
     """
-    import onnx
+    # ONNX is optional (the `onnx` extra): imported on use
+    import onnx  # noqa: PLC0415
 
     check_onnx_support(model)
     if len(input_shape) != 4:
@@ -289,14 +293,14 @@ class OnnxHeatmapSession:
                  num_threads: Optional[int] = None,
                  providers: Sequence[str] = ('CPUExecutionProvider', ),
                  allow_spinning: bool = True):
-        import onnxruntime as ort
+        # ONNX Runtime is optional (the `onnx` extra): imported on use
+        import onnxruntime as ort  # noqa: PLC0415
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX file "{onnx_file}" does not exist')
         opts = ort.SessionOptions()
         opts.graph_optimization_level = \
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = int(num_threads or
-                                        torch.get_num_threads())
+        opts.intra_op_num_threads = int(num_threads or torch.get_num_threads())
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.add_session_config_entry('session.intra_op.allow_spinning',
@@ -313,8 +317,7 @@ class OnnxHeatmapSession:
         self.input_name = inputs[0].name
         self.input_shape = tuple(inputs[0].shape)  # ints or axis names
         self.output_name = outputs[0].name
-        self.metadata = dict(
-            self.session.get_modelmeta().custom_metadata_map)
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     @property
     def dynamic_hw(self) -> bool:
@@ -392,7 +395,6 @@ def attach_onnx_backend(model: nn.Module,
             :func:`check_onnx_support`), or the exported input size does not
             fit the test pipeline / multi-scale test.
     """
-    from mmpose.models.heads import CPMHead
     check_onnx_support(model)
     session = OnnxHeatmapSession(onnx_file, num_threads=num_threads)
     test_cfg = getattr(model, 'test_cfg', None) or {}

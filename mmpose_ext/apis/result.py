@@ -65,6 +65,5 @@ class TopdownResult:
                 category_id: int = 1,
                 kpt_score_thr: float = 0.2) -> List[dict]:
         """COCO keypoint results (see :func:`coco_io.keypoint_results`)."""
-        return keypoint_results(image_id, self.keypoints,
-                                self.keypoint_scores, self.bbox_scores,
-                                category_id, kpt_score_thr)
+        return keypoint_results(image_id, self.keypoints, self.keypoint_scores,
+                                self.bbox_scores, category_id, kpt_score_thr)

@@ -22,14 +22,13 @@ use the whole image).
 from typing import Optional, Sequence, Union
 
 import numpy as np
-import torch
 from mmpose.apis import inference_topdown
 from mmpose.structures import merge_data_samples
 
 from .boxes import check_bboxes, filter_detections
 from .fast_cpu import optimize_for_cpu
 from .media import MediaReadError, read_image
-from .model_loading import (ConfigLike, init_person_detector,
+from .model_loading import (ConfigLike, default_device, init_person_detector,
                             init_pose_model)
 from .onnx_backend import attach_onnx_backend
 from .result import TopdownResult
@@ -99,17 +98,17 @@ class TopdownInferencer:
                  optimize_cpu: bool = False):
         if det_config is None and det_checkpoint is not None:
             raise ValueError('det_checkpoint was given without det_config')
-        self.device = device or _default_device()
-        self.det_cat_ids = ((det_cat_id, ) if isinstance(det_cat_id, int)
-                            else tuple(int(c) for c in det_cat_id))
+        self.device = device or default_device()
+        self.det_cat_ids = ((det_cat_id, ) if isinstance(det_cat_id, int) else
+                            tuple(int(c) for c in det_cat_id))
         self.bbox_thr = float(bbox_thr)
         self.nms_thr = nms_thr
         self.max_persons = max_persons
         self.detector = None
         if det_config is not None:
-            self.detector = init_person_detector(
-                det_config, det_checkpoint, self.device, det_cfg_options,
-                strict)
+            self.detector = init_person_detector(det_config, det_checkpoint,
+                                                 self.device, det_cfg_options,
+                                                 strict)
         # The pose model last: init_model leaves 'mmpose' as default scope.
         self.pose_model = init_pose_model(pose_config, pose_checkpoint,
                                           self.device, pose_cfg_options,
@@ -159,7 +158,8 @@ class TopdownInferencer:
         det = inference_detector(self.detector, img)
         pred = det.pred_instances.cpu().numpy()
         bboxes = np.concatenate(
-            [pred.bboxes.reshape(-1, 4), pred.scores.reshape(-1, 1)], axis=1)
+            [pred.bboxes.reshape(-1, 4),
+             pred.scores.reshape(-1, 1)], axis=1)
         bboxes = bboxes[np.isin(pred.labels, self.det_cat_ids)]
         # Detectors may predict into the padding of their resized input:
         # clip to the image, drop boxes left with less than a pixel.
@@ -171,10 +171,11 @@ class TopdownInferencer:
         return filter_detections(bboxes, self.bbox_thr, self.nms_thr,
                                  self.max_persons)
 
-    def __call__(self,
-                 img: Union[str, np.ndarray],
-                 bboxes: Optional[Union[np.ndarray, Sequence]] = None
-                 ) -> TopdownResult:
+    def __call__(
+            self,
+            img: Union[str, np.ndarray],
+            bboxes: Optional[Union[np.ndarray,
+                                   Sequence]] = None) -> TopdownResult:
         """Detect persons (unless ``bboxes`` is given) and estimate poses.
 
         Args:
@@ -193,8 +194,8 @@ class TopdownInferencer:
         image = self._read(img)
         h, w = image.shape[:2]
         if bboxes is not None:
-            boxes = check_bboxes(bboxes, (h, w),
-                                 source=f'bboxes for {img_path or "image"}')
+            boxes = check_bboxes(
+                bboxes, (h, w), source=f'bboxes for {img_path or "image"}')
         elif self.detector is not None:
             boxes = self.detect(image)
         else:

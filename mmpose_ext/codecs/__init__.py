@@ -1,2 +1,2 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-from .disk_seg_heatmap import DiskSegHeatmap  # noqa: F401
+from .disk_seg_heatmap import DiskSegHeatmap

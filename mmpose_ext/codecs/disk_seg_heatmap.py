@@ -5,7 +5,6 @@ import math
 from typing import Optional, Tuple
 
 import numpy as np
-
 from mmpose.codecs import MSRAHeatmap
 from mmpose.datasets.transforms import PackPoseInputs
 from mmpose.registry import KEYPOINT_CODECS
@@ -189,7 +188,7 @@ class DiskSegHeatmap(MSRAHeatmap):
                              f'{(N, K)}, got {keypoints_visible.shape}')
 
         W, H = self.heatmap_size
-        sigma, l = self.sigma, self.half_side
+        sigma, half = self.sigma, self.half_side
         visible = keypoints_visible >= 0.5
         finite = np.isfinite(keypoints[..., :2]).all(-1)
         if (visible & ~finite).any():
@@ -205,15 +204,15 @@ class DiskSegHeatmap(MSRAHeatmap):
 
         if self.unbiased:
             centers = kpts.astype(np.float32)
-            lo = centers - l
-            hi = centers + l + 1
+            lo = centers - half
+            hi = centers + half + 1
             outside = ((lo[..., 0] >= W) | (lo[..., 1] >= H)
                        | (hi[..., 0] < 0) | (hi[..., 1] < 0))
             # |x - mu| <= l around the sub-pixel centre
             dx = self._xs - centers[..., 0:1]  # (N, K, W)
             dy = self._ys - centers[..., 1:2]  # (N, K, H)
-            in_x = np.abs(dx) <= l
-            in_y = np.abs(dy) <= l
+            in_x = np.abs(dx) <= half
+            in_y = np.abs(dy) <= half
         else:
             # MSRAHeatmap's integer arithmetic, so the two codecs agree,
             # except that the patch corners are floored where MSRAHeatmap
@@ -222,8 +221,8 @@ class DiskSegHeatmap(MSRAHeatmap):
             # border. Identical for integer half sides (the default l=3sigma
             # with integer sigma).
             centers = (kpts + 0.5).astype(np.int64)
-            lo = np.floor(centers - l).astype(np.int64)
-            hi = np.floor(centers + l + 1).astype(np.int64)
+            lo = np.floor(centers - half).astype(np.int64)
+            hi = np.floor(centers + half + 1).astype(np.int64)
             outside = ((lo[..., 0] >= W) | (lo[..., 1] >= H)
                        | (hi[..., 0] < 0) | (hi[..., 1] < 0))
             # pixel x sits at index x - left of MSRA's (2l+1)-wide patch
@@ -292,8 +291,9 @@ class DiskSegHeatmap(MSRAHeatmap):
         """
         W, H = self.heatmap_size
         c = centers.reshape(-1, 2)
-        keep = visible.reshape(-1) & (c[:, 0] >= 0) & (c[:, 0] <= W - 1) & (
-            c[:, 1] >= 0) & (c[:, 1] <= H - 1)
+        keep = visible.reshape(-1) & (c[:, 0] >= 0) & (c[:, 0] <= W -
+                                                       1) & (c[:, 1] >= 0) & (
+                                                           c[:, 1] <= H - 1)
         c = c[keep]
         if c.shape[0] == 0:
             return np.zeros((1, H, W), dtype=np.float32)

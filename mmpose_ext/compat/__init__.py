@@ -19,11 +19,9 @@ and ``MMDistributedDataParallel`` machine without CUDA (gloo): skip
                                   ``SyncBN`` as :class:`CPUSyncBatchNorm`.
 ================================  ==========================================
 """
-from .checkpoint import (CorruptCheckpointError,  # noqa: F401
-                         UnsafeCheckpointError, register_safe_local_loader,
-                         safe_torch_load)
-from .dist import (CPUSyncBatchNorm,  # noqa: F401
-                   convert_sync_batchnorm_for_cpu,
+from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
+                         register_safe_local_loader, safe_torch_load)
+from .dist import (CPUSyncBatchNorm, convert_sync_batchnorm_for_cpu,
                    patch_mmengine_for_cpu_distributed)
 
 __all__ = [

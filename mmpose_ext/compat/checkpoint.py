@@ -19,16 +19,28 @@ which names the file and the offending global.
 The loader is installed on ``import mmpose_ext`` (so through
 ``custom_imports`` as well) and is used for every path without a URL scheme.
 """
+import collections
 import os.path as osp
 import pickle
 from typing import Callable, List, Optional
 
 import numpy as np
 import torch
+from mmengine.config import ConfigDict
+from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'CorruptCheckpointError',
-           'safe_torch_load', 'load_from_local']
+# numpy 1.x pickles arrays through ``numpy.core``, numpy 2.x through
+# ``numpy._core``: allow whichever this numpy uses
+try:
+    from numpy._core import multiarray
+except ImportError:  # numpy < 2
+    from numpy.core import multiarray
+
+__all__ = [
+    'SAFE_GLOBALS', 'UnsafeCheckpointError', 'CorruptCheckpointError',
+    'safe_torch_load', 'load_from_local'
+]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -43,18 +55,13 @@ def _numpy_globals() -> List[object]:
     """numpy objects that pickled arrays, scalars and dtypes refer to."""
     # numpy 1.x pickles through ``numpy.core``, numpy 2.x through
     # ``numpy._core``; allow whichever this numpy uses.
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray
     items = [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype]
     # Each dtype has its own class (numpy >= 1.25) that dtype pickles name.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         items += [
-            getattr(dtypes, name) for name in dir(dtypes)
-            if name.endswith('DType') and isinstance(
-                getattr(dtypes, name), type)
+            getattr(dtypes, name) for name in dir(dtypes) if
+            name.endswith('DType') and isinstance(getattr(dtypes, name), type)
         ]
     # Scalar types (``np.float64(1.0)`` pickles as ``scalar(dtype, bytes)``
     # but older pickles reference the type itself).
@@ -74,7 +81,6 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
     code execution), so only public methods defined on ``HistoryBuffer`` are
     resolved; everything else is refused.
     """
-    from mmengine.logging.history_buffer import HistoryBuffer
     if (obj is HistoryBuffer and isinstance(name, str)
             and not name.startswith('_')
             and callable(vars(HistoryBuffer).get(name))):
@@ -85,22 +91,18 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
 
 def _mmengine_globals() -> List[object]:
     """Plain-data classes that MMEngine stores in checkpoints."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    items: List[object] = [
-        HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
+    # ConfigDict appears when a config fragment lands in meta
+    return [
+        HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+        ConfigDict
     ]
-    try:  # ConfigDict appears when a config fragment lands in meta.
-        from mmengine.config import ConfigDict
-        items.append(ConfigDict)
-    except ImportError:  # pragma: no cover
-        pass
-    return items
 
 
 def _builtin_globals() -> List[object]:
-    import collections
-    return [collections.Counter, collections.OrderedDict,
-            collections.defaultdict, set, frozenset, slice, complex]
+    return [
+        collections.Counter, collections.OrderedDict, collections.defaultdict,
+        set, frozenset, slice, complex
+    ]
 
 
 SAFE_GLOBALS: List[object] = (
@@ -145,8 +147,8 @@ def safe_torch_load(filename: str,
         # global: GLOBAL os.system ..."; keep its detail, name the file.
         detail = str(e).strip().splitlines()
         unsafe = ('GLOBAL', 'is not allowed in a checkpoint')
-        reason = next((line for line in detail
-                       if any(u in line for u in unsafe)), None)
+        reason = next(
+            (line for line in detail if any(u in line for u in unsafe)), None)
         if reason is None:
             reason = next((line for line in detail if 'Unsupported' in line),
                           detail[-1] if detail else '')

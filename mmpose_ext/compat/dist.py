@@ -39,12 +39,17 @@ import functools
 import torch
 import torch.distributed as torch_dist
 import torch.nn as nn
+from mmengine.device import (is_cuda_available, is_mlu_available,
+                             is_musa_available, is_npu_available)
 from mmengine.dist import utils as dist_utils
 from mmengine.model import MMDistributedDataParallel
+from torch.distributed.nn.functional import all_reduce
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['patch_mmengine_for_cpu_distributed', 'CPUSyncBatchNorm',
-           'convert_sync_batchnorm_for_cpu']
+__all__ = [
+    'patch_mmengine_for_cpu_distributed', 'CPUSyncBatchNorm',
+    'convert_sync_batchnorm_for_cpu'
+]
 
 
 class CPUSyncBatchNorm(_BatchNorm):
@@ -76,12 +81,13 @@ class CPUSyncBatchNorm(_BatchNorm):
                 and torch_dist.get_world_size(group) > 1):
             return super().forward(input)
         self._check_input_dim(input)
-        from torch.distributed.nn.functional import all_reduce
         c = input.shape[1]
         dims = [0] + list(range(2, input.dim()))
         shape = [1, c] + [1] * (input.dim() - 2)
-        count = torch.full((1, ), input.numel() // max(c, 1),
-                           dtype=input.dtype, device=input.device)
+        count = torch.full((1, ),
+                           input.numel() // max(c, 1),
+                           dtype=input.dtype,
+                           device=input.device)
         stats = all_reduce(torch.cat([input.sum(dims), count]), group=group)
         n = stats[-1]
         mean = stats[:c] / n
@@ -113,8 +119,6 @@ def convert_sync_batchnorm_for_cpu(module: nn.Module) -> int:
 
 
 def _no_accelerator() -> bool:
-    from mmengine.device import (is_cuda_available, is_mlu_available,
-                                 is_musa_available, is_npu_available)
     return not (is_cuda_available() or is_mlu_available()
                 or is_npu_available() or is_musa_available())
 

@@ -81,9 +81,10 @@ BBOX_JOINTS = ('auto', 'visible', 'labelled')
 IMG_NAME_TMPL = dict(lsp='im{:04d}.jpg', lspet='im{:05d}.jpg')
 
 
-def load_lsp_joints(path: str,
-                    variant: str = 'auto'
-                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def load_lsp_joints(
+        path: str,
+        variant: str = 'auto'
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Read an LSP / LSPET ``joints.mat``.
 
     Args:
@@ -102,8 +103,7 @@ def load_lsp_joints(path: str,
             array shape, or a shape that contradicts ``variant``.
     """
     if variant not in VARIANTS:
-        raise ValueError(
-            f'variant must be one of {VARIANTS}, got {variant!r}')
+        raise ValueError(f'variant must be one of {VARIANTS}, got {variant!r}')
     with get_local_path(path) as local_path:
         mat = loadmat(local_path)
     if 'joints' not in mat:
@@ -117,9 +117,11 @@ def load_lsp_joints(path: str,
     elif joints.ndim == 3 and shape[:2] == (14, 3):
         found = 'lspet'
     if found is None or (variant != 'auto' and variant != found):
-        expected = {'auto': '3x14xN (LSP) or 14x3xN (LSP-extended)',
-                    'lsp': '3x14xN (LSP)',
-                    'lspet': '14x3xN (LSP-extended)'}[variant]
+        expected = {
+            'auto': '3x14xN (LSP) or 14x3xN (LSP-extended)',
+            'lsp': '3x14xN (LSP)',
+            'lspet': '14x3xN (LSP-extended)'
+        }[variant]
         raise ValueError(f'{path}: "joints" has shape {shape}, expected '
                          f'{expected}')
     if found == 'lsp':
@@ -134,8 +136,10 @@ def load_lsp_joints(path: str,
     return coords, labelled, occluded & labelled, found
 
 
-def lsp_bbox_joints(labelled: np.ndarray, occluded: np.ndarray,
-                    variant: str, bbox_joints: str = 'auto') -> np.ndarray:
+def lsp_bbox_joints(labelled: np.ndarray,
+                    occluded: np.ndarray,
+                    variant: str,
+                    bbox_joints: str = 'auto') -> np.ndarray:
     """Which joints define each person's box (see the module docstring).
 
     Args:
@@ -242,8 +246,7 @@ class LspDataset(BaseCocoStyleDataset):
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         if num_test is not None and (not isinstance(num_test, int)
                                      or num_test < 0):
-            raise ValueError(
-                f'num_test must be an int >= 0, got {num_test!r}')
+            raise ValueError(f'num_test must be an int >= 0, got {num_test!r}')
         if bbox_joints not in BBOX_JOINTS:
             raise ValueError(f'bbox_joints must be one of {BBOX_JOINTS}, '
                              f'got {bbox_joints!r}')
@@ -311,20 +314,32 @@ class LspDataset(BaseCocoStyleDataset):
                             dtype=np.float32)
             img_id = index + 1
             instance_list.append({
-                'id': img_id,
-                'img_id': img_id,
-                'img_path': img_path,
-                'bbox': bbox,
-                'bbox_score': np.ones(1, dtype=np.float32),
-                'keypoints': kpts[None].astype(np.float32),
-                'keypoints_visible': vis[None].astype(np.float32),
-                'keypoints_occluded': occluded[index][None].astype(
-                    np.float32),
-                'num_keypoints': int(vis.sum()),
-                'area': np.array([w * h], dtype=np.float32),
-                'iscrowd': 0,
-                'category_id': 1,
-                'lsp_variant': variant,
+                'id':
+                img_id,
+                'img_id':
+                img_id,
+                'img_path':
+                img_path,
+                'bbox':
+                bbox,
+                'bbox_score':
+                np.ones(1, dtype=np.float32),
+                'keypoints':
+                kpts[None].astype(np.float32),
+                'keypoints_visible':
+                vis[None].astype(np.float32),
+                'keypoints_occluded':
+                occluded[index][None].astype(np.float32),
+                'num_keypoints':
+                int(vis.sum()),
+                'area':
+                np.array([w * h], dtype=np.float32),
+                'iscrowd':
+                0,
+                'category_id':
+                1,
+                'lsp_variant':
+                variant,
             })
             image_list.append({'img_id': img_id, 'img_path': img_path})
         return instance_list, image_list
@@ -367,9 +382,11 @@ def lsp_to_coco(data_root: str,
         num_test = n // 2 if variant == 'lsp' else 0
     if not 0 <= num_test <= n:
         raise ValueError(f'{mat}: num_test={num_test} out of [0, {n}]')
-    indices = {'train': range(0, n - num_test),
-               'test': range(n - num_test, n),
-               'all': range(n)}[split]
+    indices = {
+        'train': range(0, n - num_test),
+        'test': range(n - num_test, n),
+        'all': range(n)
+    }[split]
     meta = parse_pose_metainfo(LspDataset.METAINFO)
     names = [meta['keypoint_id2name'][i] for i in range(14)]
     skeleton = [[a + 1, b + 1] for a, b in meta['skeleton_links']]
@@ -390,21 +407,32 @@ def lsp_to_coco(data_root: str,
         x1, y1, x2, y2 = (float(t) for t in boxes[index])
         w, h = max(x2 - x1, 1.), max(y2 - y1, 1.)
         image_id = index + 1
-        images.append(dict(id=image_id, file_name=file_name, width=width,
-                           height=height))
-        annotations.append(dict(
-            id=image_id, image_id=image_id, category_id=1, iscrowd=0,
-            keypoints=[round(float(t), 3) for t in kpts.reshape(-1)],
-            num_keypoints=int(lab.sum()),
-            bbox=[float(x1), float(y1), w, h], area=w * h))
+        images.append(
+            dict(id=image_id, file_name=file_name, width=width, height=height))
+        annotations.append(
+            dict(
+                id=image_id,
+                image_id=image_id,
+                category_id=1,
+                iscrowd=0,
+                keypoints=[round(float(t), 3) for t in kpts.reshape(-1)],
+                num_keypoints=int(lab.sum()),
+                bbox=[float(x1), float(y1), w, h],
+                area=w * h))
     coco = dict(
         info=dict(description=f'{variant.upper()} {split} split, converted '
                   'by mmpose_ext tools/lsp2coco.py'),
         licenses=[],
         images=images,
         annotations=annotations,
-        categories=[dict(id=1, name='person', supercategory='person',
-                         keypoints=names, skeleton=skeleton)])
+        categories=[
+            dict(
+                id=1,
+                name='person',
+                supercategory='person',
+                keypoints=names,
+                skeleton=skeleton)
+        ])
     with open(out_file, 'w') as f:
         json.dump(coco, f)
     return coco

@@ -39,7 +39,6 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
-
 from mmpose.registry import DATASETS
 
 __all__ = ['BadSampleError', 'SkipBadSamples', 'BAD_SAMPLES_KEY']
@@ -259,9 +258,10 @@ class SkipBadSamples:
         if self._fully_initialized:
             return
         ds = self.dataset
-        guarded = (isinstance(ds, BaseDataset)
-                   and not getattr(ds, '_fully_initialized', True)
-                   and hasattr(ds, 'parse_data_info'))
+        guarded = (
+            isinstance(ds, BaseDataset)
+            and not getattr(ds, '_fully_initialized', True)
+            and hasattr(ds, 'parse_data_info'))
         if guarded:
             ds.parse_data_info = self._guard_parser(ds.parse_data_info)
         try:
@@ -372,9 +372,12 @@ class SkipBadSamples:
                 verdict = self._check_raw(ann, img)
                 if isinstance(verdict, tuple):
                     self._reject(
-                        dict(file=file, ann_id=ann.get('id'),
-                             kind=verdict[0], reason=verdict[1],
-                             stage='annotation'))
+                        dict(
+                            file=file,
+                            ann_id=ann.get('id'),
+                            kind=verdict[0],
+                            reason=verdict[1],
+                            stage='annotation'))
                     return None
                 if verdict == 'unlabelled':
                     self.num_unlabelled += 1
@@ -393,9 +396,12 @@ class SkipBadSamples:
                 return parse(raw_data_info)
             except Exception as e:  # noqa: BLE001 (any parse failure)
                 self._reject(
-                    dict(file=file, ann_id=ann.get('id'), kind='parse_error',
-                         reason=f'cannot parse annotation: {e!r}',
-                         stage='annotation'))
+                    dict(
+                        file=file,
+                        ann_id=ann.get('id'),
+                        kind='parse_error',
+                        reason=f'cannot parse annotation: {e!r}',
+                        stage='annotation'))
                 return None
 
         return guarded
@@ -451,8 +457,9 @@ class SkipBadSamples:
 
         # what MMPose drops without the annotation being broken
         xy = kpts32[:, :2]
-        num = (ann['num_keypoints'] if 'num_keypoints' in ann else
-               np.count_nonzero(xy.max(axis=1)))
+        num = (
+            ann['num_keypoints']
+            if 'num_keypoints' in ann else np.count_nonzero(xy.max(axis=1)))
         if ann.get('iscrowd') or num == 0 or xy.max() <= 0:
             return 'unlabelled'
 
@@ -465,13 +472,17 @@ class SkipBadSamples:
         if sized:
             # MMPose clips the box to the image (float32) and drops it if
             # nothing is left
-            x1, y1, x2, y2 = np.array(
-                [np.clip(x, 0, img_w - 1), np.clip(y, 0, img_h - 1),
-                 np.clip(x + w, 0, img_w - 1), np.clip(y + h, 0, img_h - 1)],
-                dtype=np.float32)
+            x1, y1, x2, y2 = np.array([
+                np.clip(x, 0, img_w - 1),
+                np.clip(y, 0, img_h - 1),
+                np.clip(x + w, 0, img_w - 1),
+                np.clip(y + h, 0, img_h - 1)
+            ],
+                                      dtype=np.float32)
             if x2 - x1 <= 0 or y2 - y1 <= 0:
-                outside = (x >= img_w - 1 or y >= img_h - 1 or x + w <= 0
-                           or y + h <= 0)
+                outside = (
+                    x >= img_w - 1 or y >= img_h - 1 or x + w <= 0
+                    or y + h <= 0)
                 return ('bbox_outside_image' if outside else 'bbox_zero_area',
                         f'bbox {_fmt((x, y, w, h))} (xywh) has no area once '
                         f'clipped to the {img_w}x{img_h} image')
@@ -496,13 +507,14 @@ class SkipBadSamples:
                             '(keypoints_outside_image=\'invisible\')')
                 kpts = kpts.copy()
                 kpts[out, 2] = 0
-                repaired = dict(ann, keypoints=kpts.reshape(-1).tolist(),
-                                num_keypoints=int(visible.sum()))
+                repaired = dict(
+                    ann,
+                    keypoints=kpts.reshape(-1).tolist(),
+                    num_keypoints=int(visible.sum()))
         if visible.sum() < self.min_visible_keypoints:
             what = ('all keypoints invisible' if not visible.any() else
                     f'only {int(visible.sum())} visible keypoints')
-            return ('keypoints_invisible',
-                    f'{what} (min_visible_keypoints='
+            return ('keypoints_invisible', f'{what} (min_visible_keypoints='
                     f'{self.min_visible_keypoints}; '
                     f'num_keypoints={ann.get("num_keypoints")})')
         return repaired
@@ -517,8 +529,12 @@ class SkipBadSamples:
         through ``parse_data_info``); None if good."""
 
         def bad(kind, reason):
-            return dict(file=info.get('img_path'), ann_id=info.get('id'),
-                        kind=kind, reason=reason, stage='annotation')
+            return dict(
+                file=info.get('img_path'),
+                ann_id=info.get('id'),
+                kind=kind,
+                reason=reason,
+                stage='annotation')
 
         bbox = info.get('bbox')
         if bbox is not None:
@@ -549,8 +565,8 @@ class SkipBadSamples:
                            'keypoint visibility contains NaN/inf')
             if self.min_visible_keypoints > 0 and not getattr(
                     self.dataset, 'test_mode', False):
-                per_instance = (v > 0).reshape(
-                    v.shape[0] if v.ndim > 1 else 1, -1).sum(-1)
+                per_instance = (v > 0).reshape(v.shape[0] if v.ndim > 1 else 1,
+                                               -1).sum(-1)
                 if (per_instance < self.min_visible_keypoints).any():
                     return bad(
                         'keypoints_invisible',
@@ -619,8 +635,13 @@ class SkipBadSamples:
                     self._attach(data, reports)
                 return data
             info = self._safe_info(inner)
-            record = dict(file=info.get('img_path'), ann_id=info.get('id'),
-                          index=inner, kind=kind, reason=reason, stage='load')
+            record = dict(
+                file=info.get('img_path'),
+                ann_id=info.get('id'),
+                index=inner,
+                kind=kind,
+                reason=reason,
+                stage='load')
             self._reject(record)  # raises in strict mode
             self._bad_loaded.add(inner)
             reports.append(record)

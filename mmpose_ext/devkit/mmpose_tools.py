@@ -16,8 +16,8 @@ def mmpose_tool_path(name: str, package: str = 'mmpose') -> str:
     ``tools/`` beside the package.
     """
     pkg = osp.dirname(importlib.import_module(package).__file__)
-    for cand in (osp.join(pkg, '.mim', 'tools', name),
-                 osp.join(osp.dirname(pkg), 'tools', name)):
+    for cand in (osp.join(pkg, '.mim', 'tools',
+                          name), osp.join(osp.dirname(pkg), 'tools', name)):
         if osp.isfile(cand):
             return cand
     version = _VERSIONS.get(package)

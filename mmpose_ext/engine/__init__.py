@@ -1,4 +1,3 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """Runner hooks and loops registered into ``mmpose.registry``."""
-from . import hooks  # noqa: F401
-from . import loops  # noqa: F401
+from . import hooks, loops

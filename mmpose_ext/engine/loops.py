@@ -4,9 +4,8 @@ from typing import Iterator, Optional
 
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
-from torch.utils.data import BatchSampler, Sampler
-
 from mmpose.registry import LOOPS
+from torch.utils.data import BatchSampler, Sampler
 
 __all__ = ['ResumableEpochBasedTrainLoop']
 
@@ -92,8 +91,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         skip = self._batches_done_in_epoch()
-        self.runner.message_hub.update_info(
-            _EPOCH_START_KEY, (self._epoch, self._iter - skip))
+        self.runner.message_hub.update_info(_EPOCH_START_KEY,
+                                            (self._epoch, self._iter - skip))
 
         batch_sampler = self.dataloader.batch_sampler
         patched: Optional[Sampler] = None

@@ -52,8 +52,8 @@ def small_pose_cfg(repo_root: str, config: str = BASELINE) -> Config:
     """A top-down config of ours (HRNet family or SADI-Net) shrunk to tiny
     widths and a 96x128 input (``config``: a path or a key of
     :data:`POSE_CONFIGS`)."""
-    cfg = Config.fromfile(osp.join(repo_root, POSE_CONFIGS.get(config,
-                                                               config)))
+    cfg = Config.fromfile(
+        osp.join(repo_root, POSE_CONFIGS.get(config, config)))
     tiny = SADI_TINY if cfg.model.backbone.type == 'RFMHourglassNet' \
         else tiny_hrnet_overrides(width=8)
     cfg.merge_from_dict({
@@ -72,7 +72,9 @@ def small_pose_cfg(repo_root: str, config: str = BASELINE) -> Config:
     return cfg
 
 
-def save_pose_model(cfg: Config, out_dir: str, name: str = 'pose',
+def save_pose_model(cfg: Config,
+                    out_dir: str,
+                    name: str = 'pose',
                     peaked: bool = False):
     """Dump ``cfg`` and save initialised weights (``init_weights``).
 
@@ -121,8 +123,8 @@ def _peak_heatmaps(model) -> None:
 
 def small_detector_cfg(test_size: int = 320) -> Config:
     """MMDet's RTMDet-tiny COCO config, offline, with a small test size."""
-    cfg = Config.fromfile(mmdet_config_path(
-        'rtmdet/rtmdet_tiny_8xb32-300e_coco.py'))
+    cfg = Config.fromfile(
+        mmdet_config_path('rtmdet/rtmdet_tiny_8xb32-300e_coco.py'))
     cfg.model.backbone.init_cfg = None
     for t in cfg.test_dataloader.dataset.pipeline:
         if t.type == 'Resize':

@@ -8,7 +8,6 @@ from mmpose_ext.apis import TopdownInferencer, init_pose_model
 from mmpose_ext.apis.fast_cpu import optimize_for_cpu
 from .helpers import POSE_INPUT, save_pose_model, small_pose_cfg
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
@@ -42,5 +41,5 @@ def test_inferencer_option(repo_root, tmp_path, synthetic_coco):
     fast = TopdownInferencer(
         cfg_path, ckpt, device='cpu', optimize_cpu=True)(img, boxes)
     # untrained: heatmap maxima are ~1e-4, so compare relatively
-    np.testing.assert_allclose(fast.keypoint_scores, ref.keypoint_scores,
-                               rtol=1e-3, atol=1e-9)
+    np.testing.assert_allclose(
+        fast.keypoint_scores, ref.keypoint_scores, rtol=1e-3, atol=1e-9)

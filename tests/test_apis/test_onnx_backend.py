@@ -25,15 +25,13 @@ from .helpers import POSE_INPUT, save_pose_model, small_pose_cfg
 
 BOXES = np.array([[40, 30, 200, 230], [150, 10, 310, 235]], np.float32)
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
 def image(synthetic_coco):
     import cv2
-    return cv2.imread(
-        osp.join(synthetic_coco, 'val2017', '000000000013.jpg'))
+    return cv2.imread(osp.join(synthetic_coco, 'val2017', '000000000013.jpg'))
 
 
 @pytest.fixture(scope='module')
@@ -50,8 +48,8 @@ def exported(tmp_path_factory, repo_root):
         model = init_pose_model(cfg_path, ckpt, device='cpu')
         onnx_file = osp.join(out, f'{name}.onnx')
         w, h = POSE_INPUT
-        info = export_onnx(model, onnx_file, (1, 3, h, w),
-                           dynamic_hw=name == 'sadi_net')
+        info = export_onnx(
+            model, onnx_file, (1, 3, h, w), dynamic_hw=name == 'sadi_net')
         assert info['max_abs_diff'] <= 1e-4
         models[name] = (cfg_path, ckpt, onnx_file)
     return models
@@ -64,8 +62,9 @@ def _compare(a, b):
         float((x.pred_fields.heatmaps - y.pred_fields.heatmaps).abs().max())
         for x, y in zip(a, b))
     kp = max(
-        float(np.abs(x.pred_instances.keypoints -
-                     y.pred_instances.keypoints).max()) for x, y in zip(a, b))
+        float(
+            np.abs(x.pred_instances.keypoints -
+                   y.pred_instances.keypoints).max()) for x, y in zip(a, b))
     peak = max(float(x.pred_fields.heatmaps.abs().max()) for x in a)
     return hm, kp, peak
 
@@ -84,9 +83,10 @@ def test_onnx_runtime_matches_pytorch(exported, image, name):
     assert hm <= 1e-4
     assert kp <= 1e-3
     for x, y in zip(ref, res):
-        np.testing.assert_allclose(x.pred_instances.keypoint_scores,
-                                   y.pred_instances.keypoint_scores,
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            x.pred_instances.keypoint_scores,
+            y.pred_instances.keypoint_scores,
+            atol=1e-4)
     # only the network changed: weights of backbone and neck are gone
     assert sum(p.numel() for p in ort_model.backbone.parameters()) == 0
     assert not ort_model.with_neck
@@ -115,8 +115,8 @@ def test_topdown_inferencer_with_onnx(exported, image):
     cfg_path, ckpt, onnx_file = exported['sg_hrnet']
     ref = TopdownInferencer(cfg_path, ckpt, device='cpu')(image, BOXES)
     res = TopdownInferencer(
-        cfg_path, device='cpu', pose_onnx=onnx_file,
-        onnx_threads=1)(image, BOXES)
+        cfg_path, device='cpu', pose_onnx=onnx_file, onnx_threads=1)(image,
+                                                                     BOXES)
     assert res.keypoints.shape == ref.keypoints.shape == (2, 17, 2)
     np.testing.assert_allclose(res.keypoints, ref.keypoints, atol=1e-3)
     np.testing.assert_allclose(
@@ -131,15 +131,18 @@ def test_attach_refuses_what_the_graph_cannot_do(exported, tmp_path):
     with pytest.raises(ValueError, match='output_seg_maps'):
         attach_onnx_backend(
             init_pose_model(
-                sg_cfg, None, device='cpu',
+                sg_cfg,
+                None,
+                device='cpu',
                 cfg_options={'model.test_cfg.output_seg_maps': True}), sg)
     # neither is the DLM regression
     with pytest.raises(ValueError, match='predict_from'):
         attach_onnx_backend(
             init_pose_model(
-                sadi_cfg, None, device='cpu',
-                cfg_options={'model.test_cfg.predict_from': 'average'}),
-            sadi)
+                sadi_cfg,
+                None,
+                device='cpu',
+                cfg_options={'model.test_cfg.predict_from': 'average'}), sadi)
     # a fixed-size graph cannot serve a multi-scale test
     cfg = Config.fromfile(sadi_cfg)
     model = init_pose_model(cfg, None, device='cpu')

@@ -141,8 +141,10 @@ def test_real_photos(inferencer, real_data_root):
         assert len(result) >= 1
         assert_result(result, (img_info['height'], img_info['width']))
         # with the annotated person boxes instead of the detector
-        boxes = [a['bbox'] for a in ann['annotations']
-                 if a['image_id'] == img_info['id']]
+        boxes = [
+            a['bbox'] for a in ann['annotations']
+            if a['image_id'] == img_info['id']
+        ]
         xyxy = [[x, y, x + w, y + h] for x, y, w, h in boxes]
         result = inferencer(path, bboxes=xyxy)
         assert len(result) == len(xyxy)
@@ -163,10 +165,9 @@ def test_keypoints_move_with_the_image(inferencer, synthetic_coco):
     padded[dy:, dx:] = img
     a = inferencer(img, bboxes=box)
     b = inferencer(padded, bboxes=box + [dx, dy, dx, dy])
-    np.testing.assert_allclose(b.keypoints, a.keypoints + [dx, dy],
-                               atol=0.05)
-    np.testing.assert_allclose(b.keypoint_scores, a.keypoint_scores,
-                               rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(b.keypoints, a.keypoints + [dx, dy], atol=0.05)
+    np.testing.assert_allclose(
+        b.keypoint_scores, a.keypoint_scores, rtol=1e-3, atol=1e-8)
     # not a degenerate case: the keypoints are spread over the crop
     assert np.ptp(a.keypoints[0], axis=0).min() > 5
 
@@ -200,7 +201,7 @@ def test_whole_image_without_detector(models, synthetic_coco):
 
 
 def test_same_predictions_as_mmpose_inferencer(models, inferencer,
-                                                synthetic_coco):
+                                               synthetic_coco):
     """Our configs and checkpoints run in MMPose's MMPoseInferencer, and
     give the same keypoints for the same boxes."""
     from mmpose.apis import MMPoseInferencer
@@ -221,10 +222,10 @@ def test_same_predictions_as_mmpose_inferencer(models, inferencer,
               (pred.bboxes[:, 2] <= w) & (pred.bboxes[:, 3] <= h))
     assert inside.any()
     ours = inferencer(path, bboxes=pred.bboxes[inside])
-    np.testing.assert_allclose(ours.keypoints, pred.keypoints[inside],
-                               atol=1e-3)
-    np.testing.assert_allclose(ours.keypoint_scores,
-                               pred.keypoint_scores[inside], atol=1e-5)
+    np.testing.assert_allclose(
+        ours.keypoints, pred.keypoints[inside], atol=1e-3)
+    np.testing.assert_allclose(
+        ours.keypoint_scores, pred.keypoint_scores[inside], atol=1e-5)
 
     # whole-image mode (no detector) agrees too
     mm_whole = MMPoseInferencer(
@@ -255,8 +256,7 @@ def test_our_model_families(family, repo_root, tmp_path, synthetic_coco):
     # MMPose's MMPoseInferencer runs the config too (whole image)
     from mmpose.apis import MMPoseInferencer
     mm = MMPoseInferencer(
-        pose2d=cfg, pose2d_weights=ckpt, det_model='whole_image',
-        device='cpu')
+        pose2d=cfg, pose2d_weights=ckpt, det_model='whole_image', device='cpu')
     out = next(mm(path, return_datasamples=True))
     np.testing.assert_allclose(
         pose(path).keypoints,
@@ -292,8 +292,9 @@ def test_detector_config_that_is_not_a_detector(models):
 
 def test_checkpoint_that_does_not_match(models, repo_root, tmp_path):
     # the pose weights given to the detector
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'det_checkpoint ".*pose.pth" does not match'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'det_checkpoint ".*pose.pth" does not match'):
         TopdownInferencer(
             models['pose_cfg'],
             det_config=models['det_cfg'],

@@ -17,8 +17,11 @@ from hypothesis.extra import numpy as hnp
 
 from mmpose_ext.codecs import DiskSegHeatmap
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -49,8 +52,9 @@ def instances(draw, codec):
     coord = st.floats(-3.0 * max(w, h), 4.0 * max(w, h), width=32)
     kpts = draw(hnp.arrays(np.float32, (n, k, 2), elements=coord))
     vis = draw(
-        hnp.arrays(np.float32, (n, k),
-                   elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])))
+        hnp.arrays(
+            np.float32, (n, k),
+            elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])))
     return kpts, vis
 
 
@@ -61,8 +65,7 @@ def test_encode_is_finite_bounded_and_binary(data):
     kpts, vis = data.draw(instances(codec))
     out = codec.encode(kpts, vis)
     W, H = codec.heatmap_size
-    hm, mask, wts = out['heatmaps'], out['seg_masks'], out[
-        'keypoint_weights']
+    hm, mask, wts = out['heatmaps'], out['seg_masks'], out['keypoint_weights']
     assert hm.shape == (kpts.shape[1], H, W) and hm.dtype == np.float32
     assert mask.shape == (1, H, W)
     assert wts.shape == kpts.shape[:2]
@@ -99,9 +102,10 @@ def _encode_with_invisible_nan(kpts, nan_at, unbiased):
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(kpts=hnp.arrays(np.float32, (1, 5, 2),
-                       elements=st.floats(0, 60, width=32)),
-       nan_at=st.integers(0, 4))
+@given(
+    kpts=hnp.arrays(
+        np.float32, (1, 5, 2), elements=st.floats(0, 60, width=32)),
+    nan_at=st.integers(0, 4))
 def test_invisible_nan_keypoints_give_no_nan(kpts, nan_at):
     _encode_with_invisible_nan(kpts, nan_at, unbiased=False)
 
@@ -141,8 +145,8 @@ def test_decode_stays_inside_the_heatmap(data):
     W, H = codec.heatmap_size
     k = data.draw(st.integers(1, 6))
     hm = data.draw(
-        hnp.arrays(np.float32, (k, H, W),
-                   elements=st.floats(0.0, 1.0, width=32)))
+        hnp.arrays(
+            np.float32, (k, H, W), elements=st.floats(0.0, 1.0, width=32)))
     kpts, scores = codec.decode(hm)
     assert kpts.shape == (1, k, 2) and scores.shape == (1, k)
     assert np.isfinite(kpts).all() and np.isfinite(scores).all()
@@ -165,20 +169,23 @@ def test_encode_then_decode_recovers_visible_keypoints(data):
     stride = data.draw(st.sampled_from([1, 4]))
     sigma = data.draw(st.floats(0.5, min(W, H) / 4))
     codec = DiskSegHeatmap(
-        input_size=(W * stride, H * stride), heatmap_size=(W, H),
+        input_size=(W * stride, H * stride),
+        heatmap_size=(W, H),
         sigma=sigma,
         # DARK decoding assumes the Gaussian is not cut within 3 sigma
-        half_side=data.draw(st.integers(math.ceil(3 * sigma),
-                                        math.ceil(3 * sigma) + 3)),
+        half_side=data.draw(
+            st.integers(math.ceil(3 * sigma),
+                        math.ceil(3 * sigma) + 3)),
         disk_radius=data.draw(st.floats(0, 9)),
         unbiased=data.draw(st.booleans()))
     k = data.draw(st.integers(1, 4))
-    xs = data.draw(hnp.arrays(np.float32, (1, k), elements=st.integers(
-        0, W - 1).map(float)))
-    ys = data.draw(hnp.arrays(np.float32, (1, k), elements=st.integers(
-        0, H - 1).map(float)))
-    kpts = np.stack([xs, ys], -1) * np.asarray(codec.scale_factor,
-                                               np.float32)
+    xs = data.draw(
+        hnp.arrays(
+            np.float32, (1, k), elements=st.integers(0, W - 1).map(float)))
+    ys = data.draw(
+        hnp.arrays(
+            np.float32, (1, k), elements=st.integers(0, H - 1).map(float)))
+    kpts = np.stack([xs, ys], -1) * np.asarray(codec.scale_factor, np.float32)
     hm = codec.encode(kpts, np.ones((1, k), np.float32))['heatmaps']
     dec, scores = codec.decode(hm)
     err = np.abs(dec[0] / codec.scale_factor - kpts[0] / codec.scale_factor)
@@ -191,10 +198,12 @@ def test_encode_then_decode_recovers_visible_keypoints(data):
 def test_border_keypoint_peak_with_non_integer_half_side(xy, unbiased):
     # MMPose's MSRAHeatmap truncates the patch corner, which puts the peak
     # one pixel off near the left/top border when l is not an integer
-    codec = DiskSegHeatmap((16, 16), (16, 16), sigma=0.5, half_side=1.5,
+    codec = DiskSegHeatmap((16, 16), (16, 16),
+                           sigma=0.5,
+                           half_side=1.5,
                            unbiased=unbiased)
-    hm = codec.encode(np.array([[xy]], np.float32),
-                      np.ones((1, 1), np.float32))['heatmaps']
+    hm = codec.encode(
+        np.array([[xy]], np.float32), np.ones((1, 1), np.float32))['heatmaps']
     assert np.unravel_index(hm[0].argmax(), hm[0].shape) == xy[::-1]
     assert hm[0].max() == pytest.approx(1.0)
 
@@ -202,8 +211,9 @@ def test_border_keypoint_peak_with_non_integer_half_side(xy, unbiased):
 def test_visible_nan_keypoint_is_refused():
     codec = DiskSegHeatmap((16, 16), (16, 16), sigma=1)
     kpts = np.array([[[3, 3], [np.nan, 5]]], np.float32)
-    with pytest.raises(ValueError, match='keypoint 1 of instance 0 is '
-                       'visible'):
+    with pytest.raises(
+            ValueError, match='keypoint 1 of instance 0 is '
+            'visible'):
         codec.encode(kpts, np.ones((1, 2), np.float32))
 
 
@@ -215,16 +225,22 @@ def test_generate_target_transform_with_the_codec(data):
     from mmpose.datasets.transforms import GenerateTarget, PackPoseInputs
     codec = data.draw(codecs())
     kpts, vis = data.draw(instances(codec))
-    cfg = dict(type='DiskSegHeatmap', input_size=codec.input_size,
-               heatmap_size=codec.heatmap_size, sigma=codec.sigma,
-               half_side=codec.half_side, disk_radius=codec.disk_radius,
-               unbiased=codec.unbiased)
+    cfg = dict(
+        type='DiskSegHeatmap',
+        input_size=codec.input_size,
+        heatmap_size=codec.heatmap_size,
+        sigma=codec.sigma,
+        half_side=codec.half_side,
+        disk_radius=codec.disk_radius,
+        unbiased=codec.unbiased)
     w, h = codec.input_size
     results = dict(
-        img=np.zeros((h, w, 3), np.uint8), img_shape=(h, w),
-        transformed_keypoints=kpts, keypoints=kpts,
-        keypoints_visible=np.minimum(vis, 1), bbox=np.zeros((kpts.shape[0],
-                                                             4), np.float32),
+        img=np.zeros((h, w, 3), np.uint8),
+        img_shape=(h, w),
+        transformed_keypoints=kpts,
+        keypoints=kpts,
+        keypoints_visible=np.minimum(vis, 1),
+        bbox=np.zeros((kpts.shape[0], 4), np.float32),
         bbox_score=np.ones(kpts.shape[0], np.float32))
     results = GenerateTarget(encoder=cfg)(results)
     packed = PackPoseInputs()(results)
@@ -251,11 +267,12 @@ def raw_annotations(draw):
     n_values = draw(st.sampled_from([0, 3, 48, 51, 53, 60]))
     kpts = draw(st.lists(_num, min_size=n_values, max_size=n_values))
     if kpts and draw(st.booleans()):
-        kpts[2::3] = draw(st.lists(st.sampled_from([0, 1, 2]),
-                                   min_size=len(kpts[2::3]),
-                                   max_size=len(kpts[2::3])))
-    ann = dict(id=1, keypoints=kpts,
-               num_keypoints=draw(st.integers(0, 17)))
+        kpts[2::3] = draw(
+            st.lists(
+                st.sampled_from([0, 1, 2]),
+                min_size=len(kpts[2::3]),
+                max_size=len(kpts[2::3])))
+    ann = dict(id=1, keypoints=kpts, num_keypoints=draw(st.integers(0, 17)))
     if draw(st.booleans()):
         ann['bbox'] = draw(st.lists(_num, min_size=0, max_size=5))
     return ann
@@ -269,14 +286,17 @@ def checker():
         metainfo = dict(num_keypoints=17, keypoint_id2name={0: 'nose'})
 
     ds = SkipBadSamples.__new__(SkipBadSamples)
-    ds.__dict__.update(dataset=Meta(), min_visible_keypoints=1,
-                       keypoints_outside_image='skip')
+    ds.__dict__.update(
+        dataset=Meta(),
+        min_visible_keypoints=1,
+        keypoints_outside_image='skip')
     return ds
 
 
 @SETTINGS
-@given(ann=raw_annotations(),
-       size=st.tuples(st.integers(1, 2000), st.integers(1, 2000)))
+@given(
+    ann=raw_annotations(),
+    size=st.tuples(st.integers(1, 2000), st.integers(1, 2000)))
 def test_annotation_checks_never_raise(checker, ann, size):
     verdict = checker._check_raw(ann, dict(width=size[0], height=size[1]))
     if verdict is None or verdict == 'unlabelled':

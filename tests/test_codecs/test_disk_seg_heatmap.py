@@ -135,14 +135,13 @@ def test_unbiased_centres_are_subpixel_and_truncated():
     assert hm[30, 27] == 0 and hm[30, 26] > 0  # |26 - 20.5| <= 6 < 6.5
 
 
-@pytest.mark.parametrize(
-    'kwargs,name',
-    [(dict(sigma=0), 'sigma'), (dict(sigma=-1), 'sigma'),
-     (dict(sigma=float('nan')), 'sigma'),
-     (dict(disk_radius=-1), 'disk_radius'),
-     (dict(half_side=-0.5), 'half_side'),
-     (dict(heatmap_size=(48, 0)), 'heatmap_size'),
-     (dict(input_size=(192.5, 256)), 'input_size')])
+@pytest.mark.parametrize('kwargs,name',
+                         [(dict(sigma=0), 'sigma'), (dict(sigma=-1), 'sigma'),
+                          (dict(sigma=float('nan')), 'sigma'),
+                          (dict(disk_radius=-1), 'disk_radius'),
+                          (dict(half_side=-0.5), 'half_side'),
+                          (dict(heatmap_size=(48, 0)), 'heatmap_size'),
+                          (dict(input_size=(192.5, 256)), 'input_size')])
 def test_invalid_arguments_raise_value_error(kwargs, name):
     with pytest.raises(ValueError, match=name):
         _codec(**kwargs)
@@ -160,14 +159,22 @@ def test_pipeline_packs_mask_and_keeps_instance_fields():
     """GenerateTarget + PackPoseInputs deliver every field (none dropped)."""
     from mmpose.datasets.transforms import (GenerateTarget, GetBBoxCenterScale,
                                             PackPoseInputs, TopdownAffine)
-    codec_cfg = dict(type='DiskSegHeatmap', input_size=INPUT,
-                     heatmap_size=HEATMAP, sigma=2, disk_radius=5)
+    codec_cfg = dict(
+        type='DiskSegHeatmap',
+        input_size=INPUT,
+        heatmap_size=HEATMAP,
+        sigma=2,
+        disk_radius=5)
     rng = np.random.default_rng(0)
     kpts = rng.uniform([60, 40], [140, 300], size=(1, 17, 2))
     results = dict(
         img=rng.integers(0, 255, (360, 240, 3), dtype=np.uint8),
-        img_shape=(360, 240), ori_shape=(360, 240), img_path='x.jpg',
-        id=1, img_id=1, category_id=1,
+        img_shape=(360, 240),
+        ori_shape=(360, 240),
+        img_path='x.jpg',
+        id=1,
+        img_id=1,
+        category_id=1,
         bbox=np.array([[50., 30., 150., 310.]], dtype=np.float32),
         bbox_score=np.ones(1, dtype=np.float32),
         keypoints=kpts.astype(np.float32),
@@ -206,9 +213,10 @@ def test_decode_clamps_refined_keypoints_to_the_heatmap():
     hm = np.zeros((3, 16, 12), np.float32)
     hm[0, 0, 0] = hm[1, 15, 11] = 0.7  # keypoint 2: empty heatmap
     outside = np.array([[[-2.5, -1.0], [60.0, 80.0], [-4.0, -4.0]]])
-    with mock.patch.object(MSRAHeatmap, 'decode',
-                           return_value=(outside.copy(),
-                                         np.array([[0.7, 0.7, 0.0]]))):
+    with mock.patch.object(
+            MSRAHeatmap,
+            'decode',
+            return_value=(outside.copy(), np.array([[0.7, 0.7, 0.0]]))):
         kpts, scores = codec.decode(hm)
     np.testing.assert_allclose(kpts[0, 0], [0, 0])
     np.testing.assert_allclose(kpts[0, 1], [11 * 4, 15 * 4])
@@ -226,8 +234,11 @@ REAL_PIPELINE = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal', prob=1.0),
-    dict(type='RandomBBoxTransform', shift_prob=1.0, scale_prob=1.0,
-         rotate_prob=1.0),
+    dict(
+        type='RandomBBoxTransform',
+        shift_prob=1.0,
+        scale_prob=1.0,
+        rotate_prob=1.0),
     dict(type='TopdownAffine', input_size=INPUT),
 ]
 
@@ -237,8 +248,10 @@ def real_coco_samples(real_data_root):
     """[(raw data info, results after TopdownAffine)] for every person."""
     from mmpose.datasets import CocoDataset
     dataset = CocoDataset(
-        data_root=real_data_root, ann_file='coco/test_coco.json',
-        data_prefix=dict(img='coco/'), data_mode='topdown',
+        data_root=real_data_root,
+        ann_file='coco/test_coco.json',
+        data_prefix=dict(img='coco/'),
+        data_mode='topdown',
         pipeline=REAL_PIPELINE)
     state = np.random.get_state()
     np.random.seed(0)
@@ -275,8 +288,9 @@ def _np_disk_mask(keypoints, visible, radius, scale=4, size=HEATMAP):
     """
     W, H = size
     mask = np.zeros((H, W), dtype=np.float32)
-    for (x, y), v in zip(keypoints.reshape(-1, keypoints.shape[-1])[:, :2],
-                         visible.reshape(-1)):
+    for (x, y), v in zip(
+            keypoints.reshape(-1, keypoints.shape[-1])[:, :2],
+            visible.reshape(-1)):
         if v < 0.5:
             continue
         cx, cy = int(x / scale + 0.5), int(y / scale + 0.5)
@@ -304,11 +318,14 @@ def test_real_pipeline_flips_and_warps_the_keypoints(real_coco_samples):
         w = res['ori_shape'][1]
         mirrored = raw['keypoints'][:, flip].copy()
         mirrored[..., 0] = w - 1 - mirrored[..., 0]
-        mat = get_warp_matrix(res['bbox_center'][0], res['bbox_scale'][0],
-                              res['bbox_rotation'][0], output_size=INPUT)
+        mat = get_warp_matrix(
+            res['bbox_center'][0],
+            res['bbox_scale'][0],
+            res['bbox_rotation'][0],
+            output_size=INPUT)
         expected = mirrored @ mat[:, :2].T + mat[:, 2]
-        np.testing.assert_allclose(res['transformed_keypoints'], expected,
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            res['transformed_keypoints'], expected, atol=1e-3)
         c = res['transformed_keypoints'][0] / 4
         vis = res['keypoints_visible'][0] >= 0.5
         outside += int((vis & ((c < -0.5).any(-1) | (c[:, 0] > 47.5)
@@ -323,8 +340,12 @@ def test_real_pipeline_mask_equals_disks_of_transformed_keypoints(
     shifted persons: seg_masks equals the union of disks of radius r (in
     heatmap pixels) around the visible in-crop TRANSFORMED keypoints,
     rebuilt here pixel by pixel (see _np_disk_mask for the convention)."""
-    codec = dict(type='DiskSegHeatmap', input_size=INPUT,
-                 heatmap_size=HEATMAP, sigma=2, disk_radius=radius)
+    codec = dict(
+        type='DiskSegHeatmap',
+        input_size=INPUT,
+        heatmap_size=HEATMAP,
+        sigma=2,
+        disk_radius=radius)
     nonempty = flip_matters = 0
     for _, res in real_coco_samples:
         out = _encode(res, codec)
@@ -332,15 +353,15 @@ def test_real_pipeline_mask_equals_disks_of_transformed_keypoints(
                                  out['keypoints_visible'], radius)
         assert out['seg_masks'].shape == (1, 64, 48)
         assert out['seg_masks'].dtype == np.float32
-        np.testing.assert_array_equal(out['seg_masks'], expected,
-                                      err_msg=res['img_path'])
+        np.testing.assert_array_equal(
+            out['seg_masks'], expected, err_msg=res['img_path'])
         nonempty += bool(expected.any())
         # the visibility must be the flipped one: the unflipped visibility
         # gives another mask wherever the two differ inside the crop
         unflipped_vis = res['keypoints_visible'][:, res['flip_indices']]
         flip_matters += not np.array_equal(
-            _np_disk_mask(res['transformed_keypoints'], unflipped_vis,
-                          radius), out['seg_masks'])
+            _np_disk_mask(res['transformed_keypoints'], unflipped_vis, radius),
+            out['seg_masks'])
     assert nonempty >= 10 and flip_matters >= 3
 
 
@@ -361,8 +382,8 @@ def test_real_pipeline_targets_and_decode_equal_msra_heatmap(
         ref = _encode(res, dict(type='MSRAHeatmap', **common))
         np.testing.assert_array_equal(ours['keypoint_weights'],
                                       ref['keypoint_weights'])
-        np.testing.assert_allclose(ours['heatmaps'], ref['heatmaps'],
-                                   rtol=0, atol=1e-7)
+        np.testing.assert_allclose(
+            ours['heatmaps'], ref['heatmaps'], rtol=0, atol=1e-7)
         assert ours['heatmaps'].dtype == ref['heatmaps'].dtype
         k_ours, s_ours = seg_codec.decode(ours['heatmaps'])
         k_ref, s_ref = msra.decode(ref['heatmaps'])

@@ -12,8 +12,8 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 from mmpose_ext.compat.checkpoint import (CorruptCheckpointError,
-                                         UnsafeCheckpointError,
-                                         load_from_local, safe_torch_load)
+                                          UnsafeCheckpointError,
+                                          load_from_local, safe_torch_load)
 
 
 def _mmengine_like_checkpoint():
@@ -23,7 +23,9 @@ def _mmengine_like_checkpoint():
     hub.update(0.25)
     return dict(
         meta=dict(
-            epoch=3, iter=12, seed=np.int64(7),
+            epoch=3,
+            iter=12,
+            seed=np.int64(7),
             dataset_meta=dict(
                 sigmas=np.array([0.026, 0.025], dtype=np.float32),
                 flip_indices=[1, 0],
@@ -32,8 +34,9 @@ def _mmengine_like_checkpoint():
         state_dict=collections.OrderedDict(w=torch.randn(2, 3)),
         message_hub=dict(log_scalars={'train/loss': hub}),
         param_schedulers=[dict(milestones=collections.Counter({170: 1}))],
-        optimizer=dict(state={0: dict(step=torch.tensor(3.))},
-                       param_groups=[dict(lr=1e-3, betas=(0.9, 0.999))]))
+        optimizer=dict(
+            state={0: dict(step=torch.tensor(3.))},
+            param_groups=[dict(lr=1e-3, betas=(0.9, 0.999))]))
 
 
 class _RunsCode:
@@ -94,10 +97,12 @@ def test_missing_checkpoint_names_the_file(tmp_path):
         safe_torch_load(path)
 
 
-@pytest.mark.parametrize('target', [
-    (HistoryBuffer, '__class__'),             # dunder of the allowed class
-    (collections.OrderedDict, 'fromkeys'),    # method of another class
-])
+@pytest.mark.parametrize(
+    'target',
+    [
+        (HistoryBuffer, '__class__'),  # dunder of the allowed class
+        (collections.OrderedDict, 'fromkeys'),  # method of another class
+    ])
 def test_getattr_is_only_resolved_for_history_buffer_methods(tmp_path, target):
     # HistoryBuffer pickles need getattr(HistoryBuffer, 'mean'); any other
     # getattr is a step towards reaching callables that run code.

@@ -32,8 +32,8 @@ def _data():
 def _worker(rank, init_file, out_dir):
     import torch.distributed as dist
     torch.set_num_threads(1)  # forked from a process with a thread pool
-    dist.init_process_group('gloo', init_method=f'file://{init_file}',
-                            rank=rank, world_size=2)
+    dist.init_process_group(
+        'gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
     mod = _load_dist_compat()
     bn = nn.SyncBatchNorm(3, momentum=0.3)
     with torch.no_grad():
@@ -47,10 +47,14 @@ def _worker(rank, init_file, out_dir):
     xr = x[sl].clone().requires_grad_(True)
     y = bn(xr)
     (y * c[sl]).sum().backward()
-    torch.save(dict(y=y.detach(), gx=xr.grad, gw=bn.weight.grad,
-                    gb=bn.bias.grad, rm=bn.running_mean,
-                    rv=bn.running_var),
-               osp.join(out_dir, f'rank{rank}.pth'))
+    torch.save(
+        dict(
+            y=y.detach(),
+            gx=xr.grad,
+            gw=bn.weight.grad,
+            gb=bn.bias.grad,
+            rm=bn.running_mean,
+            rv=bn.running_var), osp.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()
 
 
@@ -59,8 +63,8 @@ def test_cpu_sync_batchnorm_matches_full_batch_bn(tmp_path):
     # fork: the children reuse this process's imports (spawn re-imports)
     ctx = mp.get_context('fork')
     procs = [
-        ctx.Process(target=_worker,
-                    args=(rank, str(tmp_path / 'init'), str(tmp_path)))
+        ctx.Process(
+            target=_worker, args=(rank, str(tmp_path / 'init'), str(tmp_path)))
         for rank in (0, 1)
     ]
     for p in procs:
@@ -105,8 +109,9 @@ def test_not_distributed_it_is_plain_batchnorm():
 
 
 def test_mmengine_patches_are_installed():
-    import mmpose_ext  # noqa: F401
     from mmengine.dist import utils as dist_utils
     from mmengine.model import MMDistributedDataParallel
+
+    import mmpose_ext  # noqa: F401
     assert getattr(dist_utils._init_dist_pytorch, '_mmpose_ext_patched')
     assert getattr(MMDistributedDataParallel.__init__, '_mmpose_ext_patched')

@@ -19,8 +19,11 @@ def by_type(pipeline, type_: str) -> dict:
     return found[0]
 
 
-def clipped_normal_spread(rf: float, sf: float, rotate_prob: float,
-                          n: int = 200000, seed: int = 0):
+def clipped_normal_spread(rf: float,
+                          sf: float,
+                          rotate_prob: float,
+                          n: int = 200000,
+                          seed: int = 0):
     """Std of the scale and rotation draws of HRNet's / the stacked
     hourglass's code: s = clip(N(1, sf), 1 - sf, 1 + sf) always, r =
     clip(N(0, rf), -2 rf, 2 rf) with probability ``rotate_prob``, else 0."""
@@ -45,6 +48,5 @@ def assert_spread_matches_clipped_normals(aug: dict, rf: float, sf: float,
     s_std, r_std = clipped_normal_spread(rf, sf, rotate_prob)
     assert float(scale.std()) == pytest.approx(s_std, rel=0.1)
     assert float(rotate.std()) == pytest.approx(r_std, rel=0.1)
-    assert float((rotate != 0).mean()) == pytest.approx(rotate_prob,
-                                                       abs=0.01)
+    assert float((rotate != 0).mean()) == pytest.approx(rotate_prob, abs=0.01)
     assert args['shift_prob'] == 0

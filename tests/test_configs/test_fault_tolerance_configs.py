@@ -23,8 +23,10 @@ def test_model_config_enables_fault_tolerance(repo_root, path, dataset_type):
     assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop'
     assert cfg.train_cfg.max_epochs > 0 and 'by_epoch' not in cfg.train_cfg
     hooks = [h['type'] for h in cfg.custom_hooks]
-    assert hooks == ['SyncBuffersHook', 'BadSampleHook', 'NonFiniteLossHook',
-                     'RecipeCheckHook']
+    assert hooks == [
+        'SyncBuffersHook', 'BadSampleHook', 'NonFiniteLossHook',
+        'RecipeCheckHook'
+    ]
     ds = cfg.train_dataloader.dataset
     assert ds.type == 'SkipBadSamples' and ds.dataset_type == dataset_type
     assert ds.strict is False
@@ -49,8 +51,8 @@ def test_lsp_config_wraps_its_combined_dataset(repo_root):
     ('configs/sadi_net_coco.py', 'coco', 17),
     ('configs/sadi_net_lsp.py', 'lsp', 14),
 ])
-def test_init_model_reads_the_meta_through_the_wrapper(
-        repo_root, path, name, num_keypoints):
+def test_init_model_reads_the_meta_through_the_wrapper(repo_root, path, name,
+                                                       num_keypoints):
     """MMPose's init_model() without a checkpoint takes the meta from the
     training set's config; a wrapper without it made MPII models COCO's."""
     from mmpose.apis.inference import dataset_meta_from_config

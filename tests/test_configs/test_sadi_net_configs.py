@@ -14,8 +14,8 @@ MPII = 'configs/sadi_net_mpii.py'
 LSP = 'configs/sadi_net_lsp.py'
 COCO = 'configs/sadi_net_coco.py'
 ABL = 'configs/ablations/sadi_net_mpii_{}.py'
-ABLATIONS = ('hourglass', 'rfm', 'hourglass-sfm-dlm', 'loss-mse',
-             'loss-joint', 'loss-joint-no-rle')
+ABLATIONS = ('hourglass', 'rfm', 'hourglass-sfm-dlm', 'loss-mse', 'loss-joint',
+             'loss-joint-no-rle')
 
 
 @pytest.mark.parametrize('path,k,size,hm', [
@@ -34,8 +34,8 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     bb, neck, head = model.backbone, model.neck, model.head
     assert bb.type == 'RFMHourglassNet' and bb.block == 'rfm'
     assert bb.num_keypoints == k and 'feat_channel' not in bb  # _delete_
-    assert tuple(bb.stage_channels) == tuple(neck.in_channels) == (64, 128,
-                                                                    256, 512)
+    assert tuple(bb.stage_channels) == tuple(
+        neck.in_channels) == (64, 128, 256, 512)
     assert neck.type == 'SpatialFusionModule' and neck.out_channels == 2048
     assert head.type == 'DLMHead' and head.num_keypoints == k
     assert head.in_channels == neck.out_channels
@@ -105,8 +105,8 @@ def test_lsp_combines_three_sets_and_uses_torso_pck(repo_root):
 
     from mmpose_ext.datasets import LspDataset
     mpii = parse_pose_metainfo(
-        dict(from_file=osp.join(repo_root, 'configs/_base_/datasets/mpii.py'))
-    )['keypoint_id2name']
+        dict(from_file=osp.join(
+            repo_root, 'configs/_base_/datasets/mpii.py')))['keypoint_id2name']
     lsp = parse_pose_metainfo(LspDataset.METAINFO)['keypoint_id2name']
     pairs = [tuple(m) for m in conv.mapping]
     assert sorted(b for _, b in pairs) == list(range(14))
@@ -147,8 +147,8 @@ def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
     assert cfg.val_evaluator.type == 'MpiiPCKAccuracy'
 
 
-@pytest.mark.parametrize(
-    'path', [MPII, LSP, COCO] + [ABL.format(a) for a in ABLATIONS])
+@pytest.mark.parametrize('path', [MPII, LSP, COCO] +
+                         [ABL.format(a) for a in ABLATIONS])
 def test_every_config_builds_and_runs(repo_root, path):
     cfg = load_repo_config(repo_root, path)
     model = MODELS.build(cfg.model).eval()

@@ -38,21 +38,34 @@ def _flatten(obj, prefix=''):
 # SGMs, the segmentation loss (+ DWA) and its target (the disk mask added to
 # the same heatmaps by DiskSegHeatmap).
 SG_ONLY = {
-    'model.backbone.type', 'model.backbone.sgm_stages',
-    'model.backbone.final_sgm', 'model.backbone.sgm_position',
-    'model.head.type', 'model.head.loss_seg.type',
-    'model.head.loss_seg.reduction', 'model.head.multi_task_loss.type',
+    'model.backbone.type',
+    'model.backbone.sgm_stages',
+    'model.backbone.final_sgm',
+    'model.backbone.sgm_position',
+    'model.head.type',
+    'model.head.loss_seg.type',
+    'model.head.loss_seg.reduction',
+    'model.head.multi_task_loss.type',
     'model.head.multi_task_loss.task_names',
     'model.head.multi_task_loss.mode',
     'model.head.multi_task_loss.temperature',
-    'model.head.multi_task_loss.task_scales', 'model.head.decoder.type',
-    'model.head.decoder.disk_radius', 'codec.type', 'codec.disk_radius',
+    'model.head.multi_task_loss.task_scales',
+    'model.head.decoder.type',
+    'model.head.decoder.disk_radius',
+    'codec.type',
+    'codec.disk_radius',
     # names of the SG-HRNet pieces (configs/_base_/sg_hrnet_w32.py)
-    'sg_backbone.type', 'sg_backbone.sgm_stages', 'sg_backbone.final_sgm',
-    'sg_backbone.sgm_position', 'sg_multi_task_loss.type',
-    'sg_multi_task_loss.task_names', 'sg_multi_task_loss.mode',
-    'sg_multi_task_loss.temperature', 'sg_loss_seg.type',
-    'sg_loss_seg.reduction', 'sg_disk_radius'
+    'sg_backbone.type',
+    'sg_backbone.sgm_stages',
+    'sg_backbone.final_sgm',
+    'sg_backbone.sgm_position',
+    'sg_multi_task_loss.type',
+    'sg_multi_task_loss.task_names',
+    'sg_multi_task_loss.mode',
+    'sg_multi_task_loss.temperature',
+    'sg_loss_seg.type',
+    'sg_loss_seg.reduction',
+    'sg_disk_radius'
 }
 
 
@@ -73,9 +86,10 @@ def test_sg_hrnet_differs_from_its_baseline_only_in_the_sgms(
     assert b['model.head.type'] == 'HeatmapHead'
 
 
-@pytest.mark.parametrize('path,rf,sf', [
-    (COCO, 45, 0.35), (BASE_COCO, 45, 0.35), (QUICKSTART, 45, 0.35),
-    (MPII, 30, 0.25), (BASE_MPII, 30, 0.25)])
+@pytest.mark.parametrize('path,rf,sf',
+                         [(COCO, 45, 0.35), (BASE_COCO, 45, 0.35),
+                          (QUICKSTART, 45, 0.35), (MPII, 30, 0.25),
+                          (BASE_MPII, 30, 0.25)])
 def test_augmentation_matches_hrnets_code(repo_root, path, rf, sf):
     """The paper repeats HRNet's "rotation +-45, scale 0.65-1.35"; HRNet's
     code draws clipped normals (COCO 45 / 0.35, MPII 30 / 0.25, rotation
@@ -84,16 +98,14 @@ def test_augmentation_matches_hrnets_code(repo_root, path, rf, sf):
     normal would halve them."""
     from mmpose.datasets.transforms import RandomBBoxTransform
     cfg = load_repo_config(repo_root, path)
-    aug = by_type(cfg.train_dataloader.dataset.pipeline,
-                  'RandomBBoxTransform')
+    aug = by_type(cfg.train_dataloader.dataset.pipeline, 'RandomBBoxTransform')
     assert_spread_matches_clipped_normals(aug, rf, sf, rotate_prob=0.6)
     # the literal reading is far off: MMPose's draw with the paper's words
     literal = RandomBBoxTransform(
         rotate_factor=rf, scale_factor=(1 - sf, 1 + sf))
     np.random.seed(0)
     _, _, rotate_w = literal._get_transform_params(100000)
-    assert float(rotate_w.std()) < 0.7 * clipped_normal_spread(
-        rf, sf, 0.6)[1]
+    assert float(rotate_w.std()) < 0.7 * clipped_normal_spread(rf, sf, 0.6)[1]
 
 
 @pytest.mark.parametrize('path,k,size,hm', [
@@ -175,24 +187,23 @@ def test_disk_radius_is_one_cfg_option_away(repo_root, path, index):
     cfg.merge_from_dict(
         {f'train_dataloader.dataset.pipeline.{index}.encoder.disk_radius': 9})
     enc = by_type(cfg.train_dataloader.dataset.pipeline,
-                   'GenerateTarget').encoder
+                  'GenerateTarget').encoder
     assert enc.disk_radius == 9 and enc.type == 'DiskSegHeatmap'
 
 
 @pytest.mark.parametrize('name,check', [
     ('sg_hrnet_w32_coco_no-dwa.py',
      lambda c: c.model.head.multi_task_loss.mode == 'fixed'),
-    ('sg_hrnet_w32_mpii_r3.py', lambda c: by_type(
-        c.train_dataloader.dataset.pipeline,
-        'GenerateTarget').encoder.disk_radius == 3),
-    ('sg_hrnet_w32_mpii_r9.py', lambda c: by_type(
-        c.train_dataloader.dataset.pipeline,
-        'GenerateTarget').encoder.disk_radius == 9),
+    ('sg_hrnet_w32_mpii_r3.py',
+     lambda c: by_type(c.train_dataloader.dataset.pipeline, 'GenerateTarget'
+                       ).encoder.disk_radius == 3),
+    ('sg_hrnet_w32_mpii_r9.py',
+     lambda c: by_type(c.train_dataloader.dataset.pipeline, 'GenerateTarget'
+                       ).encoder.disk_radius == 9),
     ('sg_hrnet_w32_mpii_sgm_stage_input.py',
      lambda c: c.model.backbone.sgm_position == 'stage_input'),
-    ('sg_hrnet_w32_mpii_dwa_epoch.py',
-     lambda c: c.model.head.multi_task_loss.mode == 'epoch'
-     and c.model.head.multi_task_loss.temperature == 2.0),
+    ('sg_hrnet_w32_mpii_dwa_epoch.py', lambda c: c.model.head.multi_task_loss.
+     mode == 'epoch' and c.model.head.multi_task_loss.temperature == 2.0),
 ])
 def test_ablation_configs(repo_root, name, check):
     cfg = load_repo_config(repo_root, osp.join('configs', 'ablations', name))
@@ -203,7 +214,6 @@ def test_ablation_configs(repo_root, name, check):
 def test_w32_builds_within_parameter_budget(repo_root):
     """28.54M for HRNet-W32 + 1x1 head; the SGMs add < 0.2%."""
     from mmengine.registry import init_default_scope
-
     from mmpose.registry import MODELS
     init_default_scope('mmpose')
     cfg = load_repo_config(repo_root, COCO)

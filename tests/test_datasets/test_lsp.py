@@ -67,9 +67,9 @@ LSPET_PEOPLE = [
     [(30, 190, 1), (35, 150, 1), (40, 110, 1), (60, 110, 1), (65, 150, 0),
      (120, 195, 0), (20, 100, 1), (25, 80, 1), (38, 60, 1), (62, 60, 1),
      (75, 80, 1), (80, 100, 1), (50, 50, 1), (50, 20, 1)],
-    [(100, 180, 1), (102, 140, 1), (104, 100, 1), (124, 100, 1),
-     (126, 141, 1), (128, 182, 1), (150, 40, 0), (96, 70, 1), (106, 55, 1),
-     (122, 55, 1), (132, 72, 1), (138, 90, 1), (114, 48, 1), (-6, -9, 0)],
+    [(100, 180, 1), (102, 140, 1), (104, 100, 1), (124, 100, 1), (126, 141, 1),
+     (128, 182, 1), (150, 40, 0), (96, 70, 1), (106, 55, 1), (122, 55, 1),
+     (132, 72, 1), (138, 90, 1), (114, 48, 1), (-6, -9, 0)],
     [(10, 60, 0), (12, 50, 0), (14, 40, 0), (20, 40, 0), (22, 50, 0),
      (24, 61, 0), (8, 42, 0), (9, 35, 0), (13, 30, 0), (21, 30, 0),
      (25, 36, 0), (NAN, NAN, 0), (17, 27, 0), (17, 18, 0)],
@@ -77,8 +77,7 @@ LSPET_PEOPLE = [
 LSPET_OCCLUDED = [[4, 5], [6, 13], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13]]
 LSPET_UNLABELLED = [[], [], [11]]
 # boxes of the visible joints (C: none visible -> all labelled joints) ...
-LSPET_BOXES_VISIBLE = [[20, 20, 80, 190], [96, 48, 138, 182],
-                       [8, 18, 25, 61]]
+LSPET_BOXES_VISIBLE = [[20, 20, 80, 190], [96, 48, 138, 182], [8, 18, 25, 61]]
 # ... and of all labelled joints
 LSPET_BOXES_LABELLED = [[20, 20, 120, 195], [-6, -9, 150, 182],
                         [8, 18, 25, 61]]
@@ -109,8 +108,7 @@ def handwritten_lsp(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def handwritten_lspet(tmp_path_factory):
-    return _write(tmp_path_factory.mktemp('hand_lspet'), LSPET_PEOPLE,
-                  'lspet')
+    return _write(tmp_path_factory.mktemp('hand_lspet'), LSPET_PEOPLE, 'lspet')
 
 
 def _field(ds, key):
@@ -128,55 +126,63 @@ def test_handwritten_joints_mat_layouts(tmp_path):
     """The tables above are written in the release layouts (checks the test
     helper against single literal entries)."""
     from scipy.io import loadmat
-    raw = loadmat(osp.join(_write(tmp_path / 'a', LSP_PEOPLE, 'lsp'),
-                           'joints.mat'))['joints']
+    raw = loadmat(
+        osp.join(_write(tmp_path / 'a', LSP_PEOPLE, 'lsp'),
+                 'joints.mat'))['joints']
     assert raw.shape == (3, 14, 3)
     assert (raw[0, 5, 0], raw[1, 5, 0], raw[2, 5, 0]) == (57, 152, 1)
-    raw = loadmat(osp.join(_write(tmp_path / 'b', LSPET_PEOPLE, 'lspet'),
-                           'joints.mat'))['joints']
+    raw = loadmat(
+        osp.join(_write(tmp_path / 'b', LSPET_PEOPLE, 'lspet'),
+                 'joints.mat'))['joints']
     assert raw.shape == (14, 3, 3)
     assert (raw[13, 0, 1], raw[13, 1, 1], raw[13, 2, 1]) == (-6, -9, 0)
 
 
 def test_lsp_handwritten_fields_and_split(handwritten_lsp):
-    every = LspDataset(data_root=handwritten_lsp, split='all',
-                       test_mode=True)
+    every = LspDataset(data_root=handwritten_lsp, split='all', test_mode=True)
     assert len(every) == 3
     kpts = _field(every, 'keypoints')
     want = np.array(LSP_PEOPLE, dtype=np.float32)
     assert np.array_equal(kpts, want[..., :2])
-    assert np.array_equal(_field(every, 'keypoints_visible'),
-                          np.ones((3, 14)))  # every LSP joint is labelled
-    assert np.array_equal(_field(every, 'keypoints_occluded'),
-                          _flags(LSP_OCCLUDED))
-    assert np.array_equal(_field(every, 'bbox'),
-                          np.array(LSP_BOXES, dtype=np.float32))
+    assert np.array_equal(
+        _field(every, 'keypoints_visible'), np.ones(
+            (3, 14)))  # every LSP joint is labelled
+    assert np.array_equal(
+        _field(every, 'keypoints_occluded'), _flags(LSP_OCCLUDED))
+    assert np.array_equal(
+        _field(every, 'bbox'), np.array(LSP_BOXES, dtype=np.float32))
     assert [every.get_data_info(i)['num_keypoints'] for i in range(3)] == \
         [14, 14, 14]
     assert {every.get_data_info(i)['lsp_variant'] for i in range(3)} == \
         {'lsp'}
     # standard split: first half train, last half test (N // 2 by default)
     train = LspDataset(data_root=handwritten_lsp, split='train')
-    test = LspDataset(data_root=handwritten_lsp, split='test',
-                      test_mode=True)
+    test = LspDataset(data_root=handwritten_lsp, split='test', test_mode=True)
     assert len(train) == 2 and len(test) == 1
-    assert [osp.basename(train.get_data_info(i)['img_path'])
-            for i in range(2)] == ['im0001.jpg', 'im0002.jpg']
+    assert [
+        osp.basename(train.get_data_info(i)['img_path']) for i in range(2)
+    ] == ['im0001.jpg', 'im0002.jpg']
     info = test.get_data_info(0)
     assert osp.basename(info['img_path']) == 'im0003.jpg'
     assert info['img_id'] == 3
     assert np.array_equal(info['keypoints'][0], want[2, :, :2])
     assert np.array_equal(info['bbox'][0], np.float32(LSP_BOXES[2]))
     # occluded_as_invisible: the stored flag 1 (occluded) -> not labelled
-    strict = LspDataset(data_root=handwritten_lsp, split='all',
-                        test_mode=True, occluded_as_invisible=True)
-    assert np.array_equal(_field(strict, 'keypoints_visible'),
-                          1 - _flags(LSP_OCCLUDED))
+    strict = LspDataset(
+        data_root=handwritten_lsp,
+        split='all',
+        test_mode=True,
+        occluded_as_invisible=True)
+    assert np.array_equal(
+        _field(strict, 'keypoints_visible'), 1 - _flags(LSP_OCCLUDED))
     # LSP's box may be restricted to the visible joints on request
-    vis = LspDataset(data_root=handwritten_lsp, split='all', test_mode=True,
-                     bbox_joints='visible')
-    assert np.array_equal(vis.get_data_info(0)['bbox'][0],
-                          np.float32([20, 22, 54, 150]))
+    vis = LspDataset(
+        data_root=handwritten_lsp,
+        split='all',
+        test_mode=True,
+        bbox_joints='visible')
+    assert np.array_equal(
+        vis.get_data_info(0)['bbox'][0], np.float32([20, 22, 54, 150]))
 
 
 def test_lspet_handwritten_fields_and_boxes(handwritten_lspet):
@@ -184,9 +190,8 @@ def test_lspet_handwritten_fields_and_boxes(handwritten_lspet):
     assert len(ds) == 3  # LSPET is a training set: no test split by default
     info = ds.get_data_info(0)
     assert info['lsp_variant'] == 'lspet'
-    assert [osp.basename(ds.get_data_info(i)['img_path'])
-            for i in range(3)] == ['im00001.jpg', 'im00002.jpg',
-                                   'im00003.jpg']
+    assert [osp.basename(ds.get_data_info(i)['img_path']) for i in range(3)
+            ] == ['im00001.jpg', 'im00002.jpg', 'im00003.jpg']
     want = np.array(LSPET_PEOPLE, dtype=np.float32)[..., :2]
     want[2, 11] = 0  # not annotated: stored as (0, 0)
     assert np.array_equal(_field(ds, 'keypoints'), want)
@@ -194,55 +199,61 @@ def test_lspet_handwritten_fields_and_boxes(handwritten_lspet):
     # occluded LSPET joints stay labelled (they count in the loss, as in
     # CPM's label maps); only the NaN joint is not
     assert np.array_equal(_field(ds, 'keypoints_visible'), labelled)
-    assert np.array_equal(_field(ds, 'keypoints_occluded'),
-                          _flags(LSPET_OCCLUDED))
+    assert np.array_equal(
+        _field(ds, 'keypoints_occluded'), _flags(LSPET_OCCLUDED))
     assert [ds.get_data_info(i)['num_keypoints'] for i in range(3)] == \
         [14, 14, 13]
     # the box encloses the visible joints only (CPM's objpos for LSPET)
-    assert np.array_equal(_field(ds, 'bbox'),
-                          np.array(LSPET_BOXES_VISIBLE, dtype=np.float32))
-    old = LspDataset(data_root=handwritten_lspet, test_mode=True,
-                     bbox_joints='labelled')
-    assert np.array_equal(_field(old, 'bbox'),
-                          np.array(LSPET_BOXES_LABELLED, dtype=np.float32))
+    assert np.array_equal(
+        _field(ds, 'bbox'), np.array(LSPET_BOXES_VISIBLE, dtype=np.float32))
+    old = LspDataset(
+        data_root=handwritten_lspet, test_mode=True, bbox_joints='labelled')
+    assert np.array_equal(
+        _field(old, 'bbox'), np.array(LSPET_BOXES_LABELLED, dtype=np.float32))
     # occluded_as_invisible: the stored flag 0 (occluded) -> not labelled
-    strict = LspDataset(data_root=handwritten_lspet, test_mode=True,
-                        occluded_as_invisible=True)
+    strict = LspDataset(
+        data_root=handwritten_lspet,
+        test_mode=True,
+        occluded_as_invisible=True)
     flags = np.array(LSPET_PEOPLE)[..., 2]
     # person C has no joint left and is dropped (MMPose skips instances with
     # num_keypoints == 0)
     assert len(strict) == 2
-    assert np.array_equal(_field(strict, 'keypoints_visible'),
-                          (flags * labelled)[:2])
+    assert np.array_equal(
+        _field(strict, 'keypoints_visible'), (flags * labelled)[:2])
     # an explicit test split takes the last images
-    test = LspDataset(data_root=handwritten_lspet, split='test', num_test=1,
-                      test_mode=True)
+    test = LspDataset(
+        data_root=handwritten_lspet, split='test', num_test=1, test_mode=True)
     assert len(test) == 1 and test.get_data_info(0)['img_id'] == 3
 
 
 def test_coordinate_offset_moves_keypoints_and_boxes(handwritten_lspet):
-    ds = LspDataset(data_root=handwritten_lspet, test_mode=True,
-                    coordinate_offset=1)
-    assert np.array_equal(ds.get_data_info(0)['keypoints'][0, 13],
-                          np.float32([49, 19]))
-    assert np.array_equal(ds.get_data_info(0)['bbox'][0],
-                          np.float32([19, 19, 79, 189]))
+    ds = LspDataset(
+        data_root=handwritten_lspet, test_mode=True, coordinate_offset=1)
+    assert np.array_equal(
+        ds.get_data_info(0)['keypoints'][0, 13], np.float32([49, 19]))
+    assert np.array_equal(
+        ds.get_data_info(0)['bbox'][0], np.float32([19, 19, 79, 189]))
 
 
 def test_lsp_pipeline_geometry_on_synthetic_data(synthetic_lsp):
     """The generated set loads with the right split and fields (its own
     conventions are checked against the hand-written files above)."""
-    train = LspDataset(data_root=synthetic_lsp, split='train',
-                       num_test=NUM_VAL)
-    test = LspDataset(data_root=synthetic_lsp, split='test',
-                      num_test=NUM_VAL, test_mode=True)
+    train = LspDataset(
+        data_root=synthetic_lsp, split='train', num_test=NUM_VAL)
+    test = LspDataset(
+        data_root=synthetic_lsp,
+        split='test',
+        num_test=NUM_VAL,
+        test_mode=True)
     assert len(train) == NUM_TRAIN and len(test) == NUM_VAL
     info = test.get_data_info(0)
     assert info['img_path'].endswith(
         osp.join('images', f'im{NUM_TRAIN + 1:04d}.jpg'))
     assert info['keypoints'].shape == (1, 14, 2)
-    assert info['flip_indices'] == [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6,
-                                    12, 13]
+    assert info['flip_indices'] == [
+        5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13
+    ]
 
 
 def test_wrong_array_shape_names_the_file(tmp_path):
@@ -265,8 +276,9 @@ def test_missing_image_names_file_and_index(synthetic_lsp, tmp_path):
     root = tmp_path / 'lsp'
     shutil.copytree(synthetic_lsp, root)
     os.remove(root / 'images' / 'im0003.jpg')
-    with pytest.raises(FileNotFoundError,
-                       match=r'joints.mat: joints column 2 .*im0003.jpg'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'joints.mat: joints column 2 .*im0003.jpg'):
         LspDataset(data_root=str(root), split='all')
 
 
@@ -282,15 +294,19 @@ def test_invalid_arguments(synthetic_lsp):
 
 
 def test_pipeline_and_registry(synthetic_lsp):
-    ds = DATASETS.build(dict(
-        type='LspDataset', data_root=synthetic_lsp, split='test',
-        num_test=NUM_VAL, test_mode=True,
-        pipeline=[
-            dict(type='LoadImage'),
-            dict(type='GetBBoxCenterScale'),
-            dict(type='TopdownAffine', input_size=(64, 64)),
-            dict(type='PackPoseInputs'),
-        ]))
+    ds = DATASETS.build(
+        dict(
+            type='LspDataset',
+            data_root=synthetic_lsp,
+            split='test',
+            num_test=NUM_VAL,
+            test_mode=True,
+            pipeline=[
+                dict(type='LoadImage'),
+                dict(type='GetBBoxCenterScale'),
+                dict(type='TopdownAffine', input_size=(64, 64)),
+                dict(type='PackPoseInputs'),
+            ]))
     item = ds[0]
     assert tuple(item['inputs'].shape) == (3, 64, 64)
     assert item['data_samples'].gt_instances.keypoints.shape == (1, 14, 2)
@@ -300,15 +316,15 @@ def test_pipeline_and_registry(synthetic_lsp):
 def test_the_class_reads_the_one_meta_file(repo_root):
     """The LSP meta is written once, in configs/_base_/datasets/lsp.py: the
     data set class reads that file (no copy of it in the package)."""
-    assert osp.samefile(
-        LspDataset.METAINFO['from_file'],
-        osp.join(repo_root, 'configs/_base_/datasets/lsp.py'))
+    assert osp.samefile(LspDataset.METAINFO['from_file'],
+                        osp.join(repo_root, 'configs/_base_/datasets/lsp.py'))
     meta = parse_pose_metainfo(LspDataset.METAINFO)
     assert meta['num_keypoints'] == 14
     assert meta['keypoint_id2name'][12] == 'neck'
     # person-centric left/right swap: 0 right_ankle <-> 5 left_ankle, ...
-    assert meta['flip_indices'] == [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6,
-                                    12, 13]
+    assert meta['flip_indices'] == [
+        5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13
+    ]
 
 
 def _mpii_to_lsp(repo_root):
@@ -318,25 +334,38 @@ def _mpii_to_lsp(repo_root):
 
 
 def test_combined_lsp_and_mpii(synthetic_lsp, synthetic_mpii, repo_root):
-    meta = dict(from_file=osp.join(repo_root,
-                                   'configs/_base_/datasets/lsp.py'))
-    combined = DATASETS.build(dict(
-        type='CombinedDataset',
-        metainfo=meta,
-        datasets=[
-            dict(type='LspDataset', data_root=synthetic_lsp, split='train',
-                 num_test=NUM_VAL, pipeline=[]),
-            dict(type='MpiiDataset', data_root=synthetic_mpii,
-                 ann_file='annotations/mpii_train.json',
-                 data_prefix=dict(img='images/'),
-                 pipeline=[dict(type='KeypointConverter', num_keypoints=14,
-                                mapping=_mpii_to_lsp(repo_root))]),
-        ],
-        pipeline=[]))
-    mpii = DATASETS.build(dict(
-        type='MpiiDataset', data_root=synthetic_mpii,
-        ann_file='annotations/mpii_train.json',
-        data_prefix=dict(img='images/')))
+    meta = dict(
+        from_file=osp.join(repo_root, 'configs/_base_/datasets/lsp.py'))
+    combined = DATASETS.build(
+        dict(
+            type='CombinedDataset',
+            metainfo=meta,
+            datasets=[
+                dict(
+                    type='LspDataset',
+                    data_root=synthetic_lsp,
+                    split='train',
+                    num_test=NUM_VAL,
+                    pipeline=[]),
+                dict(
+                    type='MpiiDataset',
+                    data_root=synthetic_mpii,
+                    ann_file='annotations/mpii_train.json',
+                    data_prefix=dict(img='images/'),
+                    pipeline=[
+                        dict(
+                            type='KeypointConverter',
+                            num_keypoints=14,
+                            mapping=_mpii_to_lsp(repo_root))
+                    ]),
+            ],
+            pipeline=[]))
+    mpii = DATASETS.build(
+        dict(
+            type='MpiiDataset',
+            data_root=synthetic_mpii,
+            ann_file='annotations/mpii_train.json',
+            data_prefix=dict(img='images/')))
     assert len(combined) == NUM_TRAIN + len(mpii)
     sample = combined[NUM_TRAIN]  # first MPII person, converted
     src = mpii.get_data_info(0)['keypoints'][0]
@@ -348,11 +377,16 @@ def test_combined_lsp_and_mpii(synthetic_lsp, synthetic_mpii, repo_root):
 
 
 def _coco(root, out, repo_root):
-    return DATASETS.build(dict(
-        type='CocoDataset', data_root=root, ann_file=str(out),
-        data_prefix=dict(img='images/'), test_mode=True,
-        metainfo=dict(from_file=osp.join(repo_root,
-                                         'configs/_base_/datasets/lsp.py'))))
+    return DATASETS.build(
+        dict(
+            type='CocoDataset',
+            data_root=root,
+            ann_file=str(out),
+            data_prefix=dict(img='images/'),
+            test_mode=True,
+            metainfo=dict(
+                from_file=osp.join(repo_root,
+                                   'configs/_base_/datasets/lsp.py'))))
 
 
 def _lsp2coco(repo_root):
@@ -365,17 +399,20 @@ def _lsp2coco(repo_root):
     return module
 
 
-def test_lsp2coco_converter(synthetic_lsp, repo_root, tmp_path,
-                            monkeypatch):
+def test_lsp2coco_converter(synthetic_lsp, repo_root, tmp_path, monkeypatch):
     out = tmp_path / 'lsp_test.json'
     monkeypatch.setattr(sys, 'argv', [
-        'lsp2coco.py', synthetic_lsp, str(out), '--split', 'test',
-        '--num-test', str(NUM_VAL)
+        'lsp2coco.py', synthetic_lsp,
+        str(out), '--split', 'test', '--num-test',
+        str(NUM_VAL)
     ])
     _lsp2coco(repo_root).main()
     coco = _coco(synthetic_lsp, out, repo_root)
-    lsp = LspDataset(data_root=synthetic_lsp, split='test', num_test=NUM_VAL,
-                     test_mode=True)
+    lsp = LspDataset(
+        data_root=synthetic_lsp,
+        split='test',
+        num_test=NUM_VAL,
+        test_mode=True)
     assert len(coco) == len(lsp) == NUM_VAL
     a, b = coco.get_data_info(0), lsp.get_data_info(0)
     assert osp.basename(a['img_path']) == osp.basename(b['img_path'])
@@ -394,14 +431,14 @@ def test_lsp2coco_lspet_flags_and_boxes_match_the_dataset(
     flags = np.array(LSPET_PEOPLE)[..., 2]
     labelled = 1 - _flags(LSPET_UNLABELLED)
     assert np.array_equal(v, np.where(flags == 1, 2, 1) * labelled)
-    assert [a['bbox'] for a in raw['annotations']] == [
-        [x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in LSPET_BOXES_VISIBLE
-    ]
+    assert [a['bbox'] for a in raw['annotations']
+            ] == [[x1, y1, x2 - x1, y2 - y1]
+                  for x1, y1, x2, y2 in LSPET_BOXES_VISIBLE]
     coco = _coco(handwritten_lspet, out, repo_root)
     lsp = LspDataset(data_root=handwritten_lspet, test_mode=True)
     assert np.array_equal(_field(coco, 'bbox'), _field(lsp, 'bbox'))
-    assert np.array_equal(_field(coco, 'keypoints_visible'),
-                          _field(lsp, 'keypoints_visible'))
+    assert np.array_equal(
+        _field(coco, 'keypoints_visible'), _field(lsp, 'keypoints_visible'))
     assert np.allclose(_field(coco, 'keypoints'), _field(lsp, 'keypoints'))
     old = convert(handwritten_lspet, str(out), bbox_joints='labelled')
     assert old['annotations'][1]['bbox'] == [-6, -9, 156, 191]

@@ -87,8 +87,9 @@ def assert_same_data_infos(wrapped, plain):
     ids = [wrapped.get_data_info(i)['id'] for i in range(len(wrapped))]
     assert ids == [plain.get_data_info(i)['id'] for i in range(len(plain))]
     for i in range(len(plain)):
-        _assert_equal(wrapped.get_data_info(i), plain.get_data_info(i),
-                      f'sample {i} (id {ids[i]})')
+        _assert_equal(
+            wrapped.get_data_info(i), plain.get_data_info(i),
+            f'sample {i} (id {ids[i]})')
 
 
 def _ids(ds):
@@ -96,21 +97,25 @@ def _ids(ds):
 
 
 def _info(ds, ann_id):
-    return next(ds.get_data_info(i) for i in range(len(ds))
-                if ds.get_data_info(i)['id'] == ann_id)
+    return next(
+        ds.get_data_info(i) for i in range(len(ds))
+        if ds.get_data_info(i)['id'] == ann_id)
 
 
 # --------------------------------------------------------------------------
 # Valid data: the real COCO photos. The wrapper must not change anything.
 # --------------------------------------------------------------------------
 def _real_kwargs(data_root, ann_file='test_coco.json', **extra):
-    return dict(data_root=data_root, ann_file=ann_file,
-                data_prefix=dict(img=''), pipeline=[], **extra)
+    return dict(
+        data_root=data_root,
+        ann_file=ann_file,
+        data_prefix=dict(img=''),
+        pipeline=[],
+        **extra)
 
 
 @pytest.mark.parametrize('data_mode', ['topdown', 'bottomup'])
-def test_real_coco_yields_exactly_mmpose_data_infos(real_data_root,
-                                                    data_mode):
+def test_real_coco_yields_exactly_mmpose_data_infos(real_data_root, data_mode):
     from mmpose.datasets import CocoDataset
     root = osp.join(real_data_root, 'coco')
     kwargs = _real_kwargs(root, data_mode=data_mode)
@@ -124,8 +129,9 @@ def test_real_coco_yields_exactly_mmpose_data_infos(real_data_root,
     assert wrapped.num_unlabelled == 2
     assert len(wrapped) == (12 if data_mode == 'topdown' else 4)
     if data_mode == 'bottomup':
-        assert sum(len(wrapped.get_data_info(i)['id'])
-                   for i in range(len(wrapped))) == 14
+        assert sum(
+            len(wrapped.get_data_info(i)['id'])
+            for i in range(len(wrapped))) == 14
 
 
 def _real_copy(real_data_root, tmp_path, change):
@@ -141,8 +147,11 @@ def _real_copy(real_data_root, tmp_path, change):
     path = tmp_path / 'test_coco_changed.json'
     with open(path, 'w') as f:
         json.dump(coco, f)
-    kwargs = dict(data_root=str(tmp_path), ann_file=path.name,
-                  data_prefix=dict(img=root + '/'), pipeline=[])
+    kwargs = dict(
+        data_root=str(tmp_path),
+        ann_file=path.name,
+        data_prefix=dict(img=root + '/'),
+        pipeline=[])
     return kwargs, changed
 
 
@@ -156,7 +165,7 @@ def _move_keypoint_outside(ann, width, height):
 
 
 def test_real_coco_keypoint_just_outside_image_is_kept(real_data_root,
-                                                      tmp_path):
+                                                       tmp_path):
     """People cut by the image border are valid: MMPose trains on them, and
     the wrapper (also ``strict=True``) keeps every one, unchanged."""
     from mmpose.datasets import CocoDataset
@@ -166,8 +175,8 @@ def test_real_coco_keypoint_just_outside_image_is_kept(real_data_root,
     plain = CocoDataset(**kwargs)
     assert sorted(_ids(plain)) == sorted(moved)  # MMPose keeps all 12
     for strict in (False, True):
-        wrapped = SkipBadSamples(dataset_type='CocoDataset', strict=strict,
-                                 **kwargs)
+        wrapped = SkipBadSamples(
+            dataset_type='CocoDataset', strict=strict, **kwargs)
         assert_same_data_infos(wrapped, plain)
         assert wrapped.excluded == []
     for ann_id, (k, x) in moved.items():  # not repaired
@@ -182,22 +191,32 @@ def test_real_coco_outside_keypoint_policies(real_data_root, tmp_path,
     named in a warning with its file and annotation id."""
     kwargs, moved = _real_copy(real_data_root, tmp_path,
                                _move_keypoint_outside)
-    ds = SkipBadSamples(dataset_type='CocoDataset', lazy_init=True,
-                        keypoints_outside_image='skip', **kwargs)
+    ds = SkipBadSamples(
+        dataset_type='CocoDataset',
+        lazy_init=True,
+        keypoints_outside_image='skip',
+        **kwargs)
     # all 12 persons are left out: a clear error instead of MMEngine's
     # "need at least one array to concatenate"
     with pytest.raises(BadSampleError, match='no usable sample.*12 bad'):
         ds.full_init()
-    assert {r['ann_id']: r['kind'] for r in ds.excluded} == {
-        a: 'keypoints_outside_image' for a in moved}
+    assert {
+        r['ann_id']: r['kind']
+        for r in ds.excluded
+    } == {
+        a: 'keypoints_outside_image'
+        for a in moved
+    }
     files = {r['ann_id']: r['file'] for r in ds.excluded}
     for ann_id in moved:
         assert files[ann_id].endswith('.jpg') and osp.isfile(files[ann_id])
         assert any(f'annotation id={ann_id} ' in m and files[ann_id] in m
                    and 'outside the' in m for m in warnings_log), ann_id
 
-    inv = SkipBadSamples(dataset_type='CocoDataset',
-                         keypoints_outside_image='invisible', **kwargs)
+    inv = SkipBadSamples(
+        dataset_type='CocoDataset',
+        keypoints_outside_image='invisible',
+        **kwargs)
     assert inv.excluded == [] and inv.num_repaired == 12
     assert sorted(_ids(inv)) == sorted(moved)
     for ann_id, (k, x) in moved.items():
@@ -206,8 +225,7 @@ def test_real_coco_outside_keypoint_policies(real_data_root, tmp_path,
         assert info['num_keypoints'] == info['keypoints_visible'].sum()
 
 
-def test_real_coco_all_invisible_is_kept_unless_asked(real_data_root,
-                                                      tmp_path,
+def test_real_coco_all_invisible_is_kept_unless_asked(real_data_root, tmp_path,
                                                       warnings_log):
     """``num_keypoints > 0`` with every keypoint invisible: MMPose keeps it
     (zero keypoint weights), so does the wrapper by default; it is left out
@@ -226,10 +244,10 @@ def test_real_coco_all_invisible_is_kept_unless_asked(real_data_root,
     assert_same_data_infos(wrapped, plain)
     assert target in _ids(wrapped) and wrapped.num_no_visible == 1
     assert _info(wrapped, target)['keypoints_visible'].sum() == 0
-    strict = SkipBadSamples(dataset_type='CocoDataset',
-                            min_visible_keypoints=1, **kwargs)
-    assert [(r['ann_id'], r['kind']) for r in strict.excluded] == [
-        (target, 'keypoints_invisible')]
+    strict = SkipBadSamples(
+        dataset_type='CocoDataset', min_visible_keypoints=1, **kwargs)
+    assert [(r['ann_id'], r['kind'])
+            for r in strict.excluded] == [(target, 'keypoints_invisible')]
     assert sorted(_ids(strict)) == sorted(set(_ids(plain)) - {target})
     assert any(f'annotation id={target} ' in m and '000000000785.jpg' in m
                and 'all keypoints invisible' in m for m in warnings_log)
@@ -252,8 +270,10 @@ def test_other_data_sets_yield_exactly_their_data_infos(
         with open(ann_file, 'w') as f:
             json.dump(anns, f)
         ds_type, kwargs = 'MpiiDataset', dict(
-            data_root=synthetic_mpii, ann_file=str(ann_file),
-            data_prefix=dict(img='images/'), pipeline=[])
+            data_root=synthetic_mpii,
+            ann_file=str(ann_file),
+            data_prefix=dict(img='images/'),
+            pipeline=[])
     else:
         ds_type, kwargs = 'LspDataset', dict(
             data_root=synthetic_lsp, occluded_as_invisible=True, pipeline=[])
@@ -266,8 +286,8 @@ def test_other_data_sets_yield_exactly_their_data_infos(
         assert wrapped.get_data_info(0)['keypoints_visible'].sum() == 0
         assert wrapped.get_data_info(1)['keypoints'][0, 0, 0] == -1
         # the stricter policy applies on the data infos too
-        strict = SkipBadSamples(dataset_type=ds_type,
-                                min_visible_keypoints=1, **kwargs)
+        strict = SkipBadSamples(
+            dataset_type=ds_type, min_visible_keypoints=1, **kwargs)
         assert [r['kind'] for r in strict.excluded] == ['keypoints_invisible']
         assert len(strict) == len(plain) - 1
 
@@ -298,9 +318,8 @@ def test_bad_annotations_are_left_out_with_warnings(corrupt_coco,
         assert any(f'annotation id={r["ann_id"]} ' in m and r['file'] in m
                    for m in warnings_log), r
     # and summed up by kind when the data set was built
-    assert any('8 bad annotations left out' in m and "'keypoint_count': 2"
-               in m and "'keypoints_nonfinite': 2" in m
-               for m in warnings_log)
+    assert any('8 bad annotations left out' in m and "'keypoint_count': 2" in m
+               and "'keypoints_nonfinite': 2" in m for m in warnings_log)
     # the data set holds the good annotations, the valid edge cases and
     # those of the broken images (found only when loading)
     ids = _ids(ds)
@@ -345,9 +364,11 @@ def test_stricter_policies_leave_out_valid_edge_cases(corrupt_coco,
                                                       warnings_log):
     root, faults = corrupt_coco
     edge = {v: k for k, v in faults['valid_edge_cases'].items()}
-    ds = SkipBadSamples(dataset_type='CocoDataset',
-                        keypoints_outside_image='skip',
-                        min_visible_keypoints=1, **_kwargs(root))
+    ds = SkipBadSamples(
+        dataset_type='CocoDataset',
+        keypoints_outside_image='skip',
+        min_visible_keypoints=1,
+        **_kwargs(root))
     got = {r['ann_id']: r['kind'] for r in ds.excluded}
     assert got == {
         **faults['ann_faults'],
@@ -361,8 +382,10 @@ def test_stricter_policies_leave_out_valid_edge_cases(corrupt_coco,
 
 def test_outside_keypoints_can_be_made_invisible(corrupt_coco):
     root, faults = corrupt_coco
-    ds = SkipBadSamples(dataset_type='CocoDataset',
-                        keypoints_outside_image='invisible', **_kwargs(root))
+    ds = SkipBadSamples(
+        dataset_type='CocoDataset',
+        keypoints_outside_image='invisible',
+        **_kwargs(root))
     outside = next(a for a, k in faults['valid_edge_cases'].items()
                    if k == 'keypoint_outside_image')
     assert {r['ann_id']: r['kind'] for r in ds.excluded} == \
@@ -397,16 +420,18 @@ def test_broken_images_are_skipped_when_loading(corrupt_coco, warnings_log):
 
 def test_strict_mode_raises_naming_file_and_annotation(corrupt_coco):
     root, faults = corrupt_coco
-    with pytest.raises(BadSampleError, match=r'annotation id=\d+ of ".*'
-                       r'\.jpg"') as err:
-        SkipBadSamples(dataset_type='CocoDataset', strict=True,
-                       **_kwargs(root))
+    with pytest.raises(
+            BadSampleError, match=r'annotation id=\d+ of ".*'
+            r'\.jpg"') as err:
+        SkipBadSamples(
+            dataset_type='CocoDataset', strict=True, **_kwargs(root))
     assert 'strict=True' in str(err.value)
     # at load time as well
     ds = SkipBadSamples(dataset_type='CocoDataset', **_kwargs(root))
     ds.strict = True
-    bad = next(i for i in range(len(ds))
-               if ds.get_data_info(i)['id'] in faults['image_fault_ann_ids'])
+    bad = next(
+        i for i in range(len(ds))
+        if ds.get_data_info(i)['id'] in faults['image_fault_ann_ids'])
     with pytest.raises(BadSampleError, match='annotation id='):
         ds[bad]
 
@@ -416,24 +441,31 @@ def test_nested_config_and_argument_errors(corrupt_coco):
     ds = SkipBadSamples(dataset=dict(type='CocoDataset', **_kwargs(root)))
     assert len(ds.excluded) == len(faults['ann_faults'])
     # 'ignore' is the old name of the default 'keep'
-    old = SkipBadSamples(dataset_type='CocoDataset',
-                         keypoints_outside_image='ignore', **_kwargs(root))
+    old = SkipBadSamples(
+        dataset_type='CocoDataset',
+        keypoints_outside_image='ignore',
+        **_kwargs(root))
     assert old.keypoints_outside_image == 'keep' and _ids(old) == _ids(ds)
     with pytest.raises(ValueError, match='exactly one'):
         SkipBadSamples()
     with pytest.raises(ValueError, match='keypoints_outside_image'):
-        SkipBadSamples(dataset_type='CocoDataset',
-                       keypoints_outside_image='drop', **_kwargs(root))
+        SkipBadSamples(
+            dataset_type='CocoDataset',
+            keypoints_outside_image='drop',
+            **_kwargs(root))
     with pytest.raises(ValueError, match='min_visible_keypoints'):
-        SkipBadSamples(dataset_type='CocoDataset', min_visible_keypoints=-1,
-                       **_kwargs(root))
+        SkipBadSamples(
+            dataset_type='CocoDataset',
+            min_visible_keypoints=-1,
+            **_kwargs(root))
 
 
 def test_registered_and_built_from_config(corrupt_coco):
     from mmpose.registry import DATASETS
     root, _ = corrupt_coco
     ds = DATASETS.build(
-        dict(type='SkipBadSamples', dataset_type='CocoDataset',
-             **_kwargs(root)))
+        dict(
+            type='SkipBadSamples', dataset_type='CocoDataset',
+            **_kwargs(root)))
     assert isinstance(ds, SkipBadSamples) and len(ds) > 0
     assert ds.pipeline is ds.dataset.pipeline  # attribute delegation

@@ -16,14 +16,20 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from mmpose_ext.devkit.synthetic import (BODY_PARTS, COCO_DET_FILE,
-                                         COCO_FROM_SKELETON, COCO_KEYPOINTS,
-                                         COCO_SKELETON, LSP_FROM_SKELETON,
-                                         LSP_KEYPOINTS, MPII_FROM_SKELETON,
-                                         MPII_KEYPOINTS, SKELETON_JOINTS,
-                                         generate_dataset, render_scene,
-                                         scene_rng)
-from mmpose_ext.devkit.synthetic.keypoints import _keypoint_names
+from mmpose_ext.devkit.synthetic import (COCO_DET_FILE, generate_dataset,
+                                         render_scene, scene_rng)
+# yapf: disable  (isort's wrapping)
+from mmpose_ext.devkit.synthetic.keypoints import (COCO_FROM_SKELETON,
+                                                   COCO_KEYPOINTS,
+                                                   COCO_SKELETON,
+                                                   LSP_FROM_SKELETON,
+                                                   LSP_KEYPOINTS,
+                                                   MPII_FROM_SKELETON,
+                                                   MPII_KEYPOINTS,
+                                                   _keypoint_names)
+from mmpose_ext.devkit.synthetic.skeleton import BODY_PARTS, SKELETON_JOINTS
+
+# yapf: enable
 
 NUM_TRAIN, NUM_VAL, SEED, SIZE = 12, 6, 0, (320, 240)  # as in conftest.py
 
@@ -475,9 +481,8 @@ def test_keypoint_tables_are_the_dataset_metas_order():
     meta = CocoDataset._load_metainfo(CocoDataset.METAINFO)
     assert COCO_SKELETON == [[a + 1, b + 1] for a, b in meta['skeleton_links']]
     # LSP neck is the skeleton's upper neck; all others keep their names
-    assert [SKELETON_JOINTS[i] for i in LSP_FROM_SKELETON] == [
-        'upper_neck' if n == 'neck' else n for n in LSP_KEYPOINTS
-    ]
+    assert [SKELETON_JOINTS[i] for i in LSP_FROM_SKELETON
+            ] == ['upper_neck' if n == 'neck' else n for n in LSP_KEYPOINTS]
     assert [SKELETON_JOINTS[i] for i in COCO_FROM_SKELETON] == \
         list(COCO_KEYPOINTS)
 

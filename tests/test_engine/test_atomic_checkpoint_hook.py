@@ -12,10 +12,9 @@ import torch
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from mmpose_ext.compat.checkpoint import safe_torch_load
 from mmpose_ext.engine.hooks.atomic_checkpoint_hook import (
     AtomicCheckpointHook, atomic_write)
-from mmpose_ext.compat.checkpoint import safe_torch_load
-
 from .conftest import assert_same_state, make_toy_runner, model_state
 
 
@@ -88,8 +87,8 @@ def test_mmengine_checkpoint_hook_loses_last_checkpoint(
     truncated iter_6.pth and a pointer to the deleted iter_4.pth."""
     work = tmp_path / 'mm'
     runner = toy_runner(
-        work, ckpt=CheckpointHook(interval=2, by_epoch=False,
-                                  max_keep_ckpts=1))
+        work,
+        ckpt=CheckpointHook(interval=2, by_epoch=False, max_keep_ckpts=1))
     _crash_on_third_save(monkeypatch, 'mmengine')
     with pytest.raises(_Crash):
         runner.train()
@@ -100,11 +99,12 @@ def test_mmengine_checkpoint_hook_loses_last_checkpoint(
 
 
 def test_atomic_hook_survives_crash_during_save(toy_runner, tmp_path,
-                                               monkeypatch):
+                                                monkeypatch):
     work = tmp_path / 'atomic'
     runner = toy_runner(
-        work, ckpt=AtomicCheckpointHook(interval=2, by_epoch=False,
-                                        max_keep_ckpts=1))
+        work,
+        ckpt=AtomicCheckpointHook(
+            interval=2, by_epoch=False, max_keep_ckpts=1))
     _crash_on_third_save(monkeypatch, 'atomic')
     with pytest.raises(_Crash):
         runner.train()
@@ -117,9 +117,11 @@ def test_atomic_hook_survives_crash_during_save(toy_runner, tmp_path,
     assert not (work / 'iter_6.pth').exists()
     assert not [n for n in os.listdir(work) if '.tmp-' in n]
     # max_keep_ckpts still holds once saves succeed again
-    resumed = toy_runner(work, resume=True,
-                         ckpt=AtomicCheckpointHook(interval=2, by_epoch=False,
-                                                   max_keep_ckpts=1))
+    resumed = toy_runner(
+        work,
+        resume=True,
+        ckpt=AtomicCheckpointHook(
+            interval=2, by_epoch=False, max_keep_ckpts=1))
     resumed.train()
     assert resumed.iter == 12
     assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == \
@@ -127,11 +129,15 @@ def test_atomic_hook_survives_crash_during_save(toy_runner, tmp_path,
 
 
 def test_atomic_hook_checkpoints_equal_mmengine_ones(toy_runner, tmp_path):
-    a = toy_runner(tmp_path / 'a', max_epochs=1,
-                   ckpt=AtomicCheckpointHook(interval=2, by_epoch=False))
+    a = toy_runner(
+        tmp_path / 'a',
+        max_epochs=1,
+        ckpt=AtomicCheckpointHook(interval=2, by_epoch=False))
     a.train()
-    b = toy_runner(tmp_path / 'b', max_epochs=1,
-                   ckpt=CheckpointHook(interval=2, by_epoch=False))
+    b = toy_runner(
+        tmp_path / 'b',
+        max_epochs=1,
+        ckpt=CheckpointHook(interval=2, by_epoch=False))
     b.train()
     ca = safe_torch_load(str(tmp_path / 'a' / 'iter_6.pth'))
     cb = safe_torch_load(str(tmp_path / 'b' / 'iter_6.pth'))
@@ -147,6 +153,7 @@ def test_atomic_hook_refuses_other_backend():
 
     class R:
         work_dir = '/tmp'
+
     with pytest.raises(ValueError, match='backend_args'):
         hook.before_train(R())
 

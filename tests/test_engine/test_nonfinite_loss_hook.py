@@ -12,10 +12,9 @@ from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 
+from mmpose_ext.compat.checkpoint import safe_torch_load
 from mmpose_ext.engine.hooks.nonfinite_loss_hook import (
     NonFiniteLossError, NonFiniteLossHook, NonFiniteSkipOptimWrapper)
-from mmpose_ext.compat.checkpoint import safe_torch_load
-
 from .conftest import assert_same_state, model_state
 
 
@@ -29,8 +28,10 @@ def _linear_wrapper(check_grads=True):
 
 
 def _snapshot(model, ow):
-    return ({k: v.clone() for k, v in model.state_dict().items()},
-            repr(ow.optimizer.state_dict()))
+    return ({
+        k: v.clone()
+        for k, v in model.state_dict().items()
+    }, repr(ow.optimizer.state_dict()))
 
 
 @pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
@@ -45,8 +46,7 @@ def test_wrapper_skips_nonfinite_loss(bad):
     after = _snapshot(model, ow)
     assert_same_state(before[0], after[0])
     assert before[1] == after[1]
-    assert all(p.grad is None or not p.grad.any()
-               for p in model.parameters())
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
     ow.update_params(model(x).sum())  # and training goes on
     assert not ow.last_skipped and ow.num_skipped == 1
     assert not torch.equal(before[0]['weight'], model.weight)
@@ -118,7 +118,10 @@ class Snapshots(Hook):
     def __init__(self):
         self.states = {}
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.states[runner.iter + 1] = model_state(runner)
 
@@ -129,8 +132,8 @@ def test_hook_skips_logs_and_stops_keeping_last_good_checkpoint(
     snaps = Snapshots()
     hook = NonFiniteLossHook(max_consecutive=3)
     # iteration 3 alone, then 5, 6, 7 in a row -> stop at 7
-    runner = toy_runner(work, custom_hooks=[NaNTargets({3, 5, 6, 7}), hook,
-                                            snaps])
+    runner = toy_runner(
+        work, custom_hooks=[NaNTargets({3, 5, 6, 7}), hook, snaps])
     logger = MMLogger.get_current_instance()
     handler = ListHandler()
     messages = handler.messages
@@ -159,7 +162,8 @@ def test_hook_skips_logs_and_stops_keeping_last_good_checkpoint(
     assert not (work / 'iter_8.pth').exists()
     ckpt = safe_torch_load(str(work / 'iter_6.pth'))
     assert_same_state(ckpt['state_dict'], snaps.states[4])
-    assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
-               if v.is_floating_point())
-    assert ckpt['message_hub']['log_scalars'][
-        'train/nonfinite_skips'].current() == 3
+    assert all(
+        torch.isfinite(v).all() for v in ckpt['state_dict'].values()
+        if v.is_floating_point())
+    assert ckpt['message_hub']['log_scalars']['train/nonfinite_skips'].current(
+    ) == 3

@@ -20,7 +20,10 @@ class CrashAfterIter(Hook):
     def __init__(self, n):
         self.n = n
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.n:
             raise _Crash(f'crash after iteration {self.n}')
@@ -39,8 +42,8 @@ class RecordBatches(Hook):
 
 def _interrupted_then_resumed(toy_runner, tmp_path, loop, crash_at):
     work = tmp_path / loop
-    first = toy_runner(work, loop=loop, custom_hooks=[CrashAfterIter(
-        crash_at)])
+    first = toy_runner(
+        work, loop=loop, custom_hooks=[CrashAfterIter(crash_at)])
     with pytest.raises(_Crash):
         first.train()
     rec = RecordBatches()

@@ -51,7 +51,7 @@ def test_threshold_is_relative_to_the_lsp_torso():
     rng = np.random.default_rng(1)
     gt = _person(rng, torso=100.)
     pred = gt.copy()
-    pred[0, 6, 0] += 19.9   # right wrist: within 0.2 * 100
+    pred[0, 6, 0] += 19.9  # right wrist: within 0.2 * 100
     pred[0, 11, 0] += 20.1  # left wrist: outside
     res = _run(_metric(thr=0.2), [_sample(gt, pred)])
     assert res['PCK_right_wrist'] == 1.0
@@ -85,8 +85,9 @@ def test_person_without_torso_is_skipped_and_counted():
     vis = np.ones((1, 14))
     vis[0, L_SHOULDER] = 0  # no labelled torso pair
     pred_bad = bad + 1000  # would all be wrong if it were counted
-    res = _run(_metric(), [_sample(good, good.copy()),
-                           _sample(bad, pred_bad, vis)])
+    res = _run(_metric(),
+               [_sample(good, good.copy()),
+                _sample(bad, pred_bad, vis)])
     assert res['skipped_instances'] == 1 and res['num_instances'] == 2
     assert res['PCK'] == 1.0
     assert np.isfinite(res['PCK'])
@@ -118,5 +119,6 @@ def test_registered_and_invalid_arguments():
     with pytest.raises(ValueError, match='torso_pairs'):
         TorsoPCKAccuracy(torso_pairs=((9, ), ))
     with pytest.raises(ValueError, match='torso pair'):
-        _run(TorsoPCKAccuracy(torso_pairs=((20, 2), )),
-             [_sample(np.zeros((1, 14, 2)), np.zeros((1, 14, 2)))])
+        _run(
+            TorsoPCKAccuracy(torso_pairs=((20, 2), )),
+            [_sample(np.zeros((1, 14, 2)), np.zeros((1, 14, 2)))])

@@ -12,8 +12,9 @@ import subprocess
 
 from mmengine.config import Config
 
-from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
-                                tiny_hrnet_overrides)
+from mmpose_ext.devkit.testing import (coco_data_overrides,
+                                       cpu_runtime_overrides,
+                                       tiny_hrnet_overrides)
 
 SG_CONFIG = 'configs/sg_hrnet_w32_coco.py'
 INPUT_SIZE, HEATMAP_SIZE = (64, 64), (16, 16)
@@ -36,11 +37,12 @@ def tiny_sg_hrnet_cfg(repo_root,
     cfg = Config.fromfile(osp.join(repo_root, SG_CONFIG))
     cfg.merge_from_dict({
         **coco_data_overrides(data_root),
-        **cpu_runtime_overrides(batch_size=batch_size,
-                                max_epochs=max_epochs),
+        **cpu_runtime_overrides(batch_size=batch_size, max_epochs=max_epochs),
         **tiny_hrnet_overrides(width=4),
-        'model.head.decoder.input_size': INPUT_SIZE,
-        'model.head.decoder.heatmap_size': HEATMAP_SIZE,
+        'model.head.decoder.input_size':
+        INPUT_SIZE,
+        'model.head.decoder.heatmap_size':
+        HEATMAP_SIZE,
     })
     codec = cfg.model.head.decoder
     cfg.train_dataloader.dataset.pipeline = [
@@ -70,12 +72,11 @@ def tiny_sg_hrnet_cfg(repo_root,
     # keep the config's own hooks (SyncBuffersHook, BadSampleHook,
     # NonFiniteLossHook) as a real run would; a hook given here replaces the
     # config's hook of the same type instead of running twice
-    extra = list(custom_hooks) + (
-        [dict(type='BadSampleHook')] if robust_data else [])
+    extra = list(custom_hooks) + ([dict(
+        type='BadSampleHook')] if robust_data else [])
     extra_types = {h['type'] for h in extra}
     cfg.custom_hooks = [
-        h for h in cfg.get('custom_hooks', [])
-        if h['type'] not in extra_types
+        h for h in cfg.get('custom_hooks', []) if h['type'] not in extra_types
     ] + extra
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.custom_imports = dict(
@@ -99,8 +100,8 @@ def subprocess_env(repo_root, threads=1):
 
 
 def run_cmd(cmd, cwd, env, timeout=300):
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'{" ".join(cmd)} failed:\n{out[-5000:]}'
     return out

@@ -10,7 +10,6 @@ import math
 from mmengine.logging import MMLogger
 
 from mmpose_ext.devkit.testing import corrupt_coco_dataset
-
 from .conftest import tiny_sg_hrnet_cfg
 
 
@@ -29,9 +28,14 @@ def test_training_skips_and_counts_bad_samples(repo_root, synthetic_coco,
     from mmengine.runner import Runner
     root = str(tmp_path / 'coco')
     faults = corrupt_coco_dataset(synthetic_coco, root)
-    cfg = tiny_sg_hrnet_cfg(repo_root, root, tmp_path / 'work',
-                            max_epochs=1, ckpt_interval=100, batch_size=3,
-                            robust_data=True)
+    cfg = tiny_sg_hrnet_cfg(
+        repo_root,
+        root,
+        tmp_path / 'work',
+        max_epochs=1,
+        ckpt_interval=100,
+        batch_size=3,
+        robust_data=True)
     cfg.train_dataloader.num_workers = 2
     cfg.train_dataloader.persistent_workers = False
     runner = Runner.from_cfg(cfg)

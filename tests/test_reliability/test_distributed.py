@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from mmpose_ext.compat.checkpoint import safe_torch_load
-
 from .conftest import dump_cfg, run_cmd, subprocess_env, tiny_sg_hrnet_cfg
 
 pytestmark = pytest.mark.slow
@@ -25,18 +24,26 @@ pytestmark = pytest.mark.slow
 
 def _cfg(repo_root, data_root, work_dir, sync_bn, nan_iters=()):
     hooks = [
-        dict(type='RankConsistencyHook', interval=1, dump_dir='dump',
-             buffer_keys=('*multi_task_loss.*', '*running_mean',
-                          '*running_var') if sync_bn else
-             ('*multi_task_loss.*', )),
+        dict(
+            type='RankConsistencyHook',
+            interval=1,
+            dump_dir='dump',
+            buffer_keys=('*multi_task_loss.*', '*running_mean',
+                         '*running_var') if sync_bn else
+            ('*multi_task_loss.*', )),
         dict(type='NonFiniteLossHook', max_consecutive=3),
     ]
     if nan_iters:
         # a corrupt batch on rank 1 only: both ranks must skip it together
-        hooks.append(dict(type='InjectNonFiniteHook', iters=nan_iters,
-                          ranks=[1]))
-    cfg = tiny_sg_hrnet_cfg(repo_root, data_root, work_dir, max_epochs=2,
-                            ckpt_interval=2, custom_hooks=hooks)
+        hooks.append(
+            dict(type='InjectNonFiniteHook', iters=nan_iters, ranks=[1]))
+    cfg = tiny_sg_hrnet_cfg(
+        repo_root,
+        data_root,
+        work_dir,
+        max_epochs=2,
+        ckpt_interval=2,
+        custom_hooks=hooks)
     cfg.train_dataloader.dataset.indices = 8  # 2 ranks x batch 2: 2 it/ep
     if sync_bn:
         cfg.model.backbone.norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -79,7 +86,9 @@ def test_dist_train_sh_syncbn_dwa_and_one_rank_nan(repo_root, synthetic_coco,
     env['PYTHON'] = sys.executable
     env['PORT'] = str(random.randint(20000, 29999))
     out = run_cmd(['bash', 'tools/dist_train.sh', cfg_path, '2'],
-                  cwd=repo_root, env=env, timeout=400)
+                  cwd=repo_root,
+                  env=env,
+                  timeout=400)
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
     # 2 processes x 2 crops = 4 per step against the recipe's 32: said once
     # (rank 0), with the per-process batch that keeps the recipe
@@ -122,9 +131,15 @@ def test_mim_train_launcher_pytorch_two_processes(repo_root, synthetic_coco,
     mim = osp.join(osp.dirname(sys.executable), 'mim')
     env = subprocess_env(repo_root)
     env['PATH'] = osp.dirname(sys.executable) + ':' + env.get('PATH', '')
-    run_cmd([mim, 'train', 'mmpose', cfg_path, '--launcher', 'pytorch',
-             '--gpus', '2', '--port', str(random.randint(20000, 29999)),
-             '--work-dir', str(work)], cwd=repo_root, env=env, timeout=400)
+    run_cmd([
+        mim, 'train', 'mmpose', cfg_path, '--launcher', 'pytorch', '--gpus',
+        '2', '--port',
+        str(random.randint(20000, 29999)), '--work-dir',
+        str(work)
+    ],
+            cwd=repo_root,
+            env=env,
+            timeout=400)
     log = open(sorted(work.glob('*/*.log'))[-1]).read()
     assert 'RecipeCheckHook: this run trains' not in log
     assert 'LR is set based on batch size of 4 and the current batch size ' \

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from mmpose_ext.compat.checkpoint import safe_torch_load
-
 from .conftest import dump_cfg, subprocess_env, tiny_sg_hrnet_cfg
 
 pytestmark = pytest.mark.slow
@@ -24,19 +23,29 @@ KILL_AFTER = 6
 
 
 def _cfg(repo_root, data_root, work_dir, extra_hooks=()):
-    cfg = tiny_sg_hrnet_cfg(repo_root, data_root, work_dir, max_epochs=2,
-                            ckpt_interval=2, custom_hooks=extra_hooks)
+    cfg = tiny_sg_hrnet_cfg(
+        repo_root,
+        data_root,
+        work_dir,
+        max_epochs=2,
+        ckpt_interval=2,
+        custom_hooks=extra_hooks)
     cfg.train_dataloader.dataset.indices = 8
     return cfg
 
 
 def _train(repo_root, cfg_path, work_dir, *extra):
-    cmd = [sys.executable, 'tools/train.py', cfg_path, '--work-dir',
-           str(work_dir), *extra]
-    return subprocess.Popen(cmd, cwd=repo_root,
-                            env=subprocess_env(repo_root),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    cmd = [
+        sys.executable, 'tools/train.py', cfg_path, '--work-dir',
+        str(work_dir), *extra
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=repo_root,
+        env=subprocess_env(repo_root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
 
 
 def _train_in_process(cfg_path):
@@ -71,15 +80,18 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(
         repo_root, synthetic_coco, tmp_path):
     ref_dir, run_dir = tmp_path / 'ref', tmp_path / 'run'
     ready = tmp_path / 'ready'
-    ref_cfg = dump_cfg(_cfg(repo_root, synthetic_coco, ref_dir),
-                       tmp_path / 'ref_cfg.py')
+    ref_cfg = dump_cfg(
+        _cfg(repo_root, synthetic_coco, ref_dir), tmp_path / 'ref_cfg.py')
     kill_cfg = dump_cfg(
         _cfg(repo_root, synthetic_coco, run_dir, [
-            dict(type='PauseAfterIterHook', iter=KILL_AFTER,
-                 ready_file=str(ready), seconds=300)
+            dict(
+                type='PauseAfterIterHook',
+                iter=KILL_AFTER,
+                ready_file=str(ready),
+                seconds=300)
         ]), tmp_path / 'kill_cfg.py')
-    resume_cfg = dump_cfg(_cfg(repo_root, synthetic_coco, run_dir),
-                          tmp_path / 'resume_cfg.py')
+    resume_cfg = dump_cfg(
+        _cfg(repo_root, synthetic_coco, run_dir), tmp_path / 'resume_cfg.py')
 
     victim = _train(repo_root, kill_cfg, run_dir)
     try:
@@ -124,15 +136,17 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(
     assert final['meta']['iter'] == expect['meta']['iter'] == 8
     assert final['meta']['epoch'] == expect['meta']['epoch']
     # weights and the DWA loss history/weights (persistent buffers)
-    _assert_same(final['state_dict'], expect['state_dict'], 'state_dict',
-                 atol=1e-7)
+    _assert_same(
+        final['state_dict'], expect['state_dict'], 'state_dict', atol=1e-7)
     assert any('multi_task_loss.history' in k for k in final['state_dict'])
     # Adam moments and step counts; LR schedule (warm-up + multi-step)
-    _assert_same(final['optimizer'], expect['optimizer'], 'optimizer',
-                 atol=1e-7)
+    _assert_same(
+        final['optimizer'], expect['optimizer'], 'optimizer', atol=1e-7)
     _assert_same(final['param_schedulers'], expect['param_schedulers'],
                  'param_schedulers')
     # the state the resumed run started from equals the reference's
-    _assert_same(killed_ckpt['state_dict'],
-                 safe_torch_load(str(ref_dir / 'iter_6.pth'))['state_dict'],
-                 'iter_6 state_dict', atol=1e-7)
+    _assert_same(
+        killed_ckpt['state_dict'],
+        safe_torch_load(str(ref_dir / 'iter_6.pth'))['state_dict'],
+        'iter_6 state_dict',
+        atol=1e-7)

@@ -24,8 +24,14 @@ MAX_GROWTH_MB = 24.0
 def images(tmp_path_factory):
     from mmpose_ext.devkit.synthetic import generate_dataset
     root = str(tmp_path_factory.mktemp('long_inference'))
-    generate_dataset('coco', root, num_train=1, num_val=NUM_IMAGES, seed=1,
-                     image_size=(160, 120), max_people=1)
+    generate_dataset(
+        'coco',
+        root,
+        num_train=1,
+        num_val=NUM_IMAGES,
+        seed=1,
+        image_size=(160, 120),
+        max_people=1)
     img_dir = osp.join(root, 'val2017')
     good = sorted(osp.join(img_dir, f) for f in os.listdir(img_dir))
     bad_dir = osp.join(root, 'bad')
@@ -92,12 +98,16 @@ def test_long_inference_memory_is_flat_and_failures_are_reported(
     base = dict(rss)[WARMUP]
     growth = rss[-1][1] - base
     peak = max(m for n, m in rss if n >= WARMUP) - base
-    figures = dict(images=len(paths), ok=done, failed=len(failures),
-                   rss_after_warmup_mb=round(base, 1),
-                   rss_end_mb=round(rss[-1][1], 1),
-                   growth_mb=round(growth, 2), peak_growth_mb=round(peak, 2),
-                   samples=[(n, round(m, 1)) for n, m in rss],
-                   failures=[f'{osp.basename(p)}: {m}' for p, m in failures])
+    figures = dict(
+        images=len(paths),
+        ok=done,
+        failed=len(failures),
+        rss_after_warmup_mb=round(base, 1),
+        rss_end_mb=round(rss[-1][1], 1),
+        growth_mb=round(growth, 2),
+        peak_growth_mb=round(peak, 2),
+        samples=[(n, round(m, 1)) for n, m in rss],
+        failures=[f'{osp.basename(p)}: {m}' for p, m in failures])
     print('long inference figures:', json.dumps(figures))
     with open(tmp_path / 'long_inference.json', 'w') as f:
         json.dump(figures, f)
@@ -115,20 +125,27 @@ def test_demo_tool_goes_on_past_broken_files(images, pose_config, tmp_path,
     folder.mkdir()
     for p in good[:4] + [b for b in bad if osp.exists(b)][:2]:
         shutil.copy(p, folder)
-    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))), 'tools'))
+    sys.path.insert(
+        0,
+        osp.join(
+            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+            'tools'))
     try:
         import topdown_demo
     finally:
         sys.path.pop(0)
     ckpt = tmp_path / 'random.pth'
-    from mmpose_ext.apis import init_pose_model
     import torch
+
+    from mmpose_ext.apis import init_pose_model
     model = init_pose_model(pose_config, None, device='cpu')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
-    code = topdown_demo.main([pose_config, str(ckpt), '--input', str(folder),
-                              '--out-dir', str(tmp_path / 'out'),
-                              '--device', 'cpu'])
+    code = topdown_demo.main([
+        pose_config,
+        str(ckpt), '--input',
+        str(folder), '--out-dir',
+        str(tmp_path / 'out'), '--device', 'cpu'
+    ])
     err = capsys.readouterr().err
     assert code == 1  # some inputs failed, the others were processed
     assert '2 inputs failed' in err

@@ -95,8 +95,8 @@ def test_speed_per_config_overrides(bench, tmp_path, capsys, monkeypatch,
 
 def test_codec(bench, tmp_path, capsys):
     out = str(tmp_path / 'codec.json')
-    bench['main'](['codec', '--instances', '20', '--repeats', '2', '--out',
-                   out, *ONE])
+    bench['main'](
+        ['codec', '--instances', '20', '--repeats', '2', '--out', out, *ONE])
     text = capsys.readouterr().out
     _table_header(text, 'codec', 'encode ratio', 'decode ratio')
     assert 'DiskSegHeatmap' in text and 'MSRAHeatmap' in text
@@ -141,25 +141,28 @@ def test_pipeline(bench, tmp_path, capsys, monkeypatch, repo_root):
 def test_learn(bench, tmp_path, capsys, repo_root):
     out = str(tmp_path / 'learn.json')
     bench['main']([
-        'learn', '--groups', 'hrnet', 'sadi', '--seeds', '0', '1',
-        '--iters', '2', '--width', '4', '--batch', '2', '--num-train', '3',
-        '--num-val', '2', '--stacks', '1', '--hrnet-input', '64', '64',
-        '--sadi-input', '64', '64', '--out', out, '--work-dir',
+        'learn', '--groups', 'hrnet', 'sadi', '--seeds', '0', '1', '--iters',
+        '2', '--width', '4', '--batch', '2', '--num-train', '3', '--num-val',
+        '2', '--stacks', '1', '--hrnet-input', '64', '64', '--sadi-input',
+        '64', '64', '--out', out, '--work-dir',
         str(tmp_path / 'work'), *ONE, '--cfg-options',
         'train_dataloader.batch_size=1'
     ])
     text = capsys.readouterr().out
-    _table_header(text, 'group', 'model', 'metric', 'seed 0', 'seed 1',
-                  'mean', 'std', 'vs baseline', 'verdict')
-    models = ['HRNet (SG recipe)', 'SG-HRNet, no DWA', 'SG-HRNet',
-              'Hourglass (ablation)', 'RFM (ablation)', 'SADI-Net']
+    _table_header(text, 'group', 'model', 'metric', 'seed 0', 'seed 1', 'mean',
+                  'std', 'vs baseline', 'verdict')
+    models = [
+        'HRNet (SG recipe)', 'SG-HRNet, no DWA', 'SG-HRNet',
+        'Hourglass (ablation)', 'RFM (ablation)', 'SADI-Net'
+    ]
     for name in models + ['SADI-Net [mu]', 'SADI-Net [average]']:
         assert name in text
     res = json.load(open(out))
     assert res['cfg_options'] == {'train_dataloader.batch_size': 1}
     # every model, every seed, in order
     assert [(r['model'], r['seed']) for r in res['runs']] == [
-        (m, s) for g in (models[:3], models[3:]) for s in (0, 1) for m in g]
+        (m, s) for g in (models[:3], models[3:]) for s in (0, 1) for m in g
+    ]
     for r in res['runs']:
         assert math.isfinite(r['value']) and r['seconds'] > 0
     sadi = [r for r in res['runs'] if r['model'] == 'SADI-Net']
@@ -178,8 +181,7 @@ def test_learn(bench, tmp_path, capsys, repo_root):
                 vs = e['vs_baseline']
                 # paired with the baseline seed by seed
                 assert vs['diffs'] == pytest.approx(
-                    [v - b for v, b in zip(e['values'],
-                                           rows[base]['values'])])
+                    [v - b for v, b in zip(e['values'], rows[base]['values'])])
                 assert vs['verdict'] in ('better', 'worse', 'no difference')
     # SG-HRNet's size-dependent settings were rescaled for 16x16 heatmaps
     from mmengine.config import Config
@@ -215,16 +217,22 @@ def test_learn_verdict_needs_agreeing_seeds_beyond_the_spread():
 def test_learn_config(repo_root, tmp_path):
     from mmpose_ext.devkit.benchmark.learn import learn_config
     cfg, _ = learn_config(
-        SG, str(tmp_path), str(tmp_path / 'w'), width=8,
-        input_size=(96, 128), iters=50, batch_size=4, lr=1e-3, seed=3)
+        SG,
+        str(tmp_path),
+        str(tmp_path / 'w'),
+        width=8,
+        input_size=(96, 128),
+        iters=50,
+        batch_size=4,
+        lr=1e-3,
+        seed=3)
     assert cfg.model.backbone.extra.stage4.num_channels == (8, 16, 32, 64)
     # HRNet's own random initialisation, not PyTorch's default
     assert cfg.model.backbone.init_cfg[0] == dict(
         type='Normal', std=0.001, layer=['Conv2d'])
     assert cfg.model.head.decoder.input_size == (96, 128)
     assert cfg.model.head.decoder.heatmap_size == (24, 32)
-    assert cfg.train_cfg == dict(by_epoch=False, max_iters=50,
-                                 val_interval=50)
+    assert cfg.train_cfg == dict(by_epoch=False, max_iters=50, val_interval=50)
     assert cfg.train_dataloader.batch_size == 4
     assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=1e-3)
     assert cfg.randomness == dict(seed=3)
@@ -234,10 +242,19 @@ def test_learn_config(repo_root, tmp_path):
     assert affine.input_size == (96, 128)
     # --cfg-options come last: they override the benchmark's settings too
     cfg, _ = learn_config(
-        SG, str(tmp_path), str(tmp_path / 'w'), width=8,
-        input_size=(96, 128), iters=50, batch_size=4, lr=1e-3, seed=3,
-        cfg_options={'model.head.multi_task_loss.temperature': 2.0,
-                     'train_dataloader.batch_size': 2})
+        SG,
+        str(tmp_path),
+        str(tmp_path / 'w'),
+        width=8,
+        input_size=(96, 128),
+        iters=50,
+        batch_size=4,
+        lr=1e-3,
+        seed=3,
+        cfg_options={
+            'model.head.multi_task_loss.temperature': 2.0,
+            'train_dataloader.batch_size': 2
+        })
     assert cfg.model.head.multi_task_loss.temperature == 2.0
     assert cfg.train_dataloader.batch_size == 2
 
@@ -247,15 +264,15 @@ def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
     out = str(tmp_path / 'infer.json')
     bench['main']([
         'infer', SG, *TINY, '--repeats', '2', '--warmup', '1', '--backends',
-        'eager', 'channels_last_input', 'fuse_bn', 'onnxruntime', '--out',
-        out, '--work-dir', str(tmp_path / 'work'), *ONE
+        'eager', 'channels_last_input', 'fuse_bn', 'onnxruntime', '--out', out,
+        '--work-dir',
+        str(tmp_path / 'work'), *ONE
     ])
     text = capsys.readouterr().out
     _table_header(text, 'backend', 'speed-up vs eager', 'max heatmap diff')
     res = json.load(open(out))
-    assert [r['backend'] for r in res['network']] == [
-        'eager', 'channels_last_input', 'fuse_bn', 'onnxruntime'
-    ]
+    assert [r['backend'] for r in res['network']
+            ] == ['eager', 'channels_last_input', 'fuse_bn', 'onnxruntime']
     for r in res['network']:
         assert r['max_heatmap_diff'] <= 1e-4
         assert _positive(r['speedup']['median'])
@@ -268,10 +285,12 @@ def test_infer(bench, tmp_path, capsys, monkeypatch, repo_root):
 def test_main_leaves_the_process_as_found(bench, tmp_path, capsys):
     import torch
     from mmengine.logging import MMLogger
+
     from mmpose_ext.devkit.benchmark import common
     threads = torch.get_num_threads()
-    bench['main'](['codec', '--instances', '2', '--repeats', '1',
-                   '--clock', 'cpu', *ONE])
+    bench['main']([
+        'codec', '--instances', '2', '--repeats', '1', '--clock', 'cpu', *ONE
+    ])
     # the machine line (printed after the clean-up) names the clock used
     assert ', cpu clock,' in capsys.readouterr().out
     assert torch.get_num_threads() == threads
@@ -282,9 +301,10 @@ def test_main_leaves_the_process_as_found(bench, tmp_path, capsys):
 def test_dlm_head_split(bench, tmp_path, capsys, repo_root):
     out = str(tmp_path / 'dlm.json')
     res = bench['main']([
-        'dlm', osp.join(repo_root, SADI), '--batch', '2', '--repeats', '1',
-        '--warmup', '0', '--renderers', 'lattice', 'exact flow', '--out',
-        out, *ONE
+        'dlm',
+        osp.join(repo_root,
+                 SADI), '--batch', '2', '--repeats', '1', '--warmup', '0',
+        '--renderers', 'lattice', 'exact flow', '--out', out, *ONE
     ])
     text = capsys.readouterr().out
     _table_header(text, 'renderer', 'L_rfm ms', 'L_dlm ms',

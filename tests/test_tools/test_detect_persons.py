@@ -17,8 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
-                                to_cfg_options)
+from mmpose_ext.devkit.testing import (coco_data_overrides,
+                                       cpu_runtime_overrides, to_cfg_options)
 from tests.test_apis.helpers import (save_detector, save_pose_model,
                                      small_detector_cfg, small_pose_cfg)
 
@@ -84,10 +84,10 @@ def test_mmpose_coco_dataset_reads_it(detections, synthetic_coco):
     assert len(ds) == len(dets)
     first = ds.get_data_info(0)
     x, y, w, h = dets[0]['bbox']
-    np.testing.assert_allclose(first['bbox'][0], [x, y, x + w, y + h],
-                               atol=0.01)
-    np.testing.assert_allclose(first['bbox_score'], [dets[0]['score']],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        first['bbox'][0], [x, y, x + w, y + h], atol=0.01)
+    np.testing.assert_allclose(
+        first['bbox_score'], [dets[0]['score']], atol=1e-5)
     assert first['img_id'] == dets[0]['image_id']
 
 
@@ -100,7 +100,8 @@ def test_pose_evaluation_on_the_detections(detections, repo_root,
     opts = to_cfg_options({
         **coco_data_overrides(synthetic_coco),
         **cpu_runtime_overrides(batch_size=8),
-        'test_dataloader.dataset.bbox_file': detections['dets'],
+        'test_dataloader.dataset.bbox_file':
+        detections['dets'],
     })
     work = str(tmp_path / 'test')
     monkeypatch.chdir(repo_root)
@@ -108,8 +109,8 @@ def test_pose_evaluation_on_the_detections(detections, repo_root,
         'tools/test.py', cfg_path, ckpt, '--work-dir', work, '--cfg-options',
         *opts
     ])
-    runpy.run_path(osp.join(repo_root, 'tools', 'test.py'),
-                   run_name='__main__')
+    runpy.run_path(
+        osp.join(repo_root, 'tools', 'test.py'), run_name='__main__')
     logs = sorted(glob.glob(osp.join(work, '*', '*.log')))
     log = open(logs[-1]).read()
     with open(detections['dets']) as f:
@@ -128,8 +129,10 @@ def test_box_ap_of_perfect_detections_is_one(repo_root, synthetic_coco):
                         'person_keypoints_val2017.json')
     with open(ann_file) as f:
         anns = json.load(f)['annotations']
-    gt = [dict(image_id=a['image_id'], category_id=1, bbox=a['bbox'],
-               score=1.0) for a in anns]
+    gt = [
+        dict(image_id=a['image_id'], category_id=1, bbox=a['bbox'], score=1.0)
+        for a in anns
+    ]
     stats = evaluate(ann_file, gt)
     assert stats['AP'] == pytest.approx(1.0)
     stats = evaluate(ann_file, gt[::2])  # half the persons missed

@@ -10,7 +10,6 @@ import torch
 
 from ..test_apis.helpers import POSE_INPUT, save_pose_model, small_pose_cfg
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
@@ -39,6 +38,7 @@ def _torch_heatmaps(cfg_path, ckpt, x):
 def test_export_sg_hrnet_keypoint_heatmaps_only(export_tool, checkpoints,
                                                 tmp_path, capsys):
     import onnx
+
     from mmpose_ext.apis.onnx_backend import OnnxHeatmapSession
     cfg_path, ckpt = checkpoints['sg_hrnet']
     out = str(tmp_path / 'sg.onnx')
@@ -66,8 +66,7 @@ def test_export_sg_hrnet_keypoint_heatmaps_only(export_tool, checkpoints,
     assert float((ort - ref).abs().max()) <= 1e-4
 
 
-def test_export_sadi_net_h_rfm_dynamic_hw(export_tool, checkpoints,
-                                         tmp_path):
+def test_export_sadi_net_h_rfm_dynamic_hw(export_tool, checkpoints, tmp_path):
     from mmpose_ext.apis.onnx_backend import OnnxHeatmapSession
     cfg_path, ckpt = checkpoints['sadi_net']
     out = str(tmp_path / 'sadi.onnx')
@@ -77,7 +76,10 @@ def test_export_sadi_net_h_rfm_dynamic_hw(export_tool, checkpoints,
         [cfg_path, ckpt, '--out', out, '--dynamic-hw', '--batch', '2'])
     assert info['input_shape'] == (2, 3, h, w)
     assert info['dynamic_axes']['input'] == {
-        0: 'batch', 2: 'height', 3: 'width'}
+        0: 'batch',
+        2: 'height',
+        3: 'width'
+    }
     session = OnnxHeatmapSession(out)
     assert session.dynamic_hw
     # H_rfm of the last stack at another input size and batch
@@ -107,6 +109,8 @@ def test_export_defaults_and_errors(export_tool, checkpoints, tmp_path):
             'model.test_cfg.predict_from=regression'
         ])
     with pytest.raises(FileNotFoundError):
-        export_tool['main'](
-            [cfg_path, str(tmp_path / 'none.pth'), '--out',
-             str(tmp_path / 'y.onnx')])
+        export_tool['main']([
+            cfg_path,
+            str(tmp_path / 'none.pth'), '--out',
+            str(tmp_path / 'y.onnx')
+        ])

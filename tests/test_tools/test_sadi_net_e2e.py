@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
-                                to_cfg_options)
+from mmpose_ext.devkit.testing import (coco_data_overrides,
+                                       cpu_runtime_overrides, to_cfg_options)
 
 pytestmark = pytest.mark.slow
 
@@ -25,24 +25,35 @@ pytestmark = pytest.mark.slow
 def _tiny(input_size, heatmap_size, train_affine, train_target):
     """Tiny SADI-Net + 64-pixel codecs, as flat --cfg-options keys."""
     return {
-        'model.backbone.num_stacks': 1,
+        'model.backbone.num_stacks':
+        1,
         'model.backbone.stage_channels': (8, 16, 32, 64),
-        'model.backbone.stem_channels': 8,
+        'model.backbone.stem_channels':
+        8,
         'model.neck.in_channels': (8, 16, 32, 64),
-        'model.neck.fuse_channels': 16,
+        'model.neck.fuse_channels':
+        16,
         'model.neck.head_channels': (16, 32, 64, 128),
-        'model.neck.out_channels': 64,
-        'model.head.in_channels': 64,
-        'model.head.decoder.input_size': input_size,
-        'model.head.decoder.heatmap_size': heatmap_size,
+        'model.neck.out_channels':
+        64,
+        'model.head.in_channels':
+        64,
+        'model.head.decoder.input_size':
+        input_size,
+        'model.head.decoder.heatmap_size':
+        heatmap_size,
         f'train_dataloader.dataset.pipeline.{train_affine}.input_size':
         input_size,
         f'train_dataloader.dataset.pipeline.{train_target}.encoder.'
-        'input_size': input_size,
+        'input_size':
+        input_size,
         f'train_dataloader.dataset.pipeline.{train_target}.encoder.'
-        'heatmap_size': heatmap_size,
-        'val_dataloader.dataset.pipeline.2.input_size': input_size,
-        'test_dataloader.dataset.pipeline.2.input_size': input_size,
+        'heatmap_size':
+        heatmap_size,
+        'val_dataloader.dataset.pipeline.2.input_size':
+        input_size,
+        'test_dataloader.dataset.pipeline.2.input_size':
+        input_size,
     }
 
 
@@ -95,8 +106,7 @@ def synthetic_lspet(tmp_path_factory):
 def test_train_two_iterations_then_test(family, repo_root, monkeypatch,
                                         tmp_path, request):
     # no validation inside training: tools/test.py evaluates the checkpoint
-    runtime = cpu_runtime_overrides(batch_size=2, max_epochs=1,
-                                    val_interval=2)
+    runtime = cpu_runtime_overrides(batch_size=2, max_epochs=1, val_interval=2)
     if family == 'mpii':
         config = 'configs/sadi_net_mpii.py'
         data = _mpii_data(request.getfixturevalue('synthetic_mpii'))
@@ -105,9 +115,10 @@ def test_train_two_iterations_then_test(family, repo_root, monkeypatch,
         expect = ('PCK@0.1', 'Head')  # MpiiPCKAccuracy (PCKh)
     elif family == 'lsp':
         config = 'configs/sadi_net_lsp.py'
-        data = _lsp_data(request.getfixturevalue('synthetic_lsp'),
-                         request.getfixturevalue('synthetic_lspet'),
-                         request.getfixturevalue('synthetic_mpii'))
+        data = _lsp_data(
+            request.getfixturevalue('synthetic_lsp'),
+            request.getfixturevalue('synthetic_lspet'),
+            request.getfixturevalue('synthetic_mpii'))
         tiny = _tiny((64, 64), (16, 16), 4, 5)
         expect = ('PCK_left_wrist', 'skipped_instances')  # TorsoPCKAccuracy
     else:
@@ -119,8 +130,8 @@ def test_train_two_iterations_then_test(family, repo_root, monkeypatch,
     opts = to_cfg_options({**runtime, **data, **tiny})
 
     work = str(tmp_path / 'train')
-    _run_tool(repo_root, monkeypatch, 'tools/train.py', config,
-              '--work-dir', work, '--cfg-options', *opts)
+    _run_tool(repo_root, monkeypatch, 'tools/train.py', config, '--work-dir',
+              work, '--cfg-options', *opts)
     ckpt = osp.join(work, 'epoch_1.pth')
     assert osp.isfile(ckpt)
     log = _log_text(work)

@@ -14,8 +14,9 @@ import sys
 import pytest
 import torch
 
-from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
-                                tiny_hrnet_overrides, to_cfg_options)
+from mmpose_ext.devkit.testing import (coco_data_overrides,
+                                       cpu_runtime_overrides,
+                                       tiny_hrnet_overrides, to_cfg_options)
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +54,11 @@ def trained(repo_root, synthetic_coco, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('sg_hrnet_mim')
     opts = to_cfg_options(_small_overrides(synthetic_coco))
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    out = _run([mim, 'train', 'mmpose', CONFIG, '--work-dir', str(work_dir),
-                '--cfg-options', *opts], cwd=repo_root)
+    out = _run([
+        mim, 'train', 'mmpose', CONFIG, '--work-dir',
+        str(work_dir), '--cfg-options', *opts
+    ],
+               cwd=repo_root)
     ckpt = osp.join(str(work_dir), 'epoch_1.pth')
     assert osp.isfile(ckpt), out
     return ckpt, opts, out, synthetic_coco
@@ -65,8 +69,7 @@ def test_mim_train_two_iterations(trained):
     assert 'SGHRNet' in log or 'sgms' in log
     # the opt-in to random initialisation is said, loudly
     assert 'allow_random_init=True, so it starts from its own random' in log
-    for key in ('loss_kpt', 'loss_seg', 'dwa_w_kpt', 'dwa_w_seg',
-                'acc_pose'):
+    for key in ('loss_kpt', 'loss_seg', 'dwa_w_kpt', 'dwa_w_seg', 'acc_pose'):
         assert key in log, key
     state = torch.load(ckpt, map_location='cpu', weights_only=False)
     # the segmentation loss of each iteration (exact values, as the message
@@ -82,8 +85,8 @@ def test_mim_train_two_iterations(trained):
     for name in ('stage2', 'stage3', 'stage4', 'final'):
         for conv in ('conv1.conv', 'conv2'):
             bias = sd[f'backbone.sgms.{name}.{conv}.bias']
-            assert torch.isfinite(bias).all() and bias.abs().sum() > 0, (
-                name, conv)
+            assert torch.isfinite(bias).all() and bias.abs().sum() > 0, (name,
+                                                                         conv)
 
 
 def test_tools_test_evaluates_checkpoint_with_coco_metric(
@@ -93,9 +96,12 @@ def test_tools_test_evaluates_checkpoint_with_coco_metric(
     ckpt, opts, _, _ = trained
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()
-    out = _run([sys.executable, osp.join(repo_root, 'tools', 'test.py'),
-                osp.join(repo_root, CONFIG), ckpt, '--work-dir',
-                str(tmp_path / 'work'), '--cfg-options', *opts],
+    out = _run([
+        sys.executable,
+        osp.join(repo_root, 'tools', 'test.py'),
+        osp.join(repo_root, CONFIG), ckpt, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', *opts
+    ],
                cwd=str(elsewhere))
     assert 'coco/AP' in out and 'coco/AR' in out
 
@@ -116,6 +122,6 @@ def test_resume_restores_the_dwa_history(trained, repo_root, tmp_path):
     dwa = runner.model.head.multi_task_loss
     saved = torch.load(ckpt, map_location='cpu', weights_only=False)
     for name, buf in dwa.named_buffers():
-        assert torch.equal(buf, saved['state_dict'][
-            f'head.multi_task_loss.{name}']), name
+        assert torch.equal(
+            buf, saved['state_dict'][f'head.multi_task_loss.{name}']), name
     torch.testing.assert_close(dwa.weights, dwa.compute_weights())

@@ -31,8 +31,8 @@ def models(repo_root, tmp_path_factory):
     out = str(tmp_path_factory.mktemp('demo_models'))
     pose_cfg, pose_ckpt = save_pose_model(small_pose_cfg(repo_root), out)
     det_cfg, det_ckpt = save_detector(small_detector_cfg(), out)
-    return [pose_cfg, pose_ckpt], ['--det-config', det_cfg,
-                                   '--det-checkpoint', det_ckpt]
+    return [pose_cfg, pose_ckpt
+            ], ['--det-config', det_cfg, '--det-checkpoint', det_ckpt]
 
 
 def _val_images(root):
@@ -85,8 +85,12 @@ def test_folder_with_bbox_file_continues_past_bad_files(
     with open(bbox_file) as f:
         dets = json.load(f)
     first_id = int(osp.splitext(osp.basename(good[0]))[0])
-    dets.append(dict(image_id=first_id, category_id=1,
-                     bbox=[500, 400, 30, 60], score=0.99))
+    dets.append(
+        dict(
+            image_id=first_id,
+            category_id=1,
+            bbox=[500, 400, 30, 60],
+            score=0.99))
     my_bbox_file = tmp_path / 'dets.json'
     my_bbox_file.write_text(json.dumps(dets))
     out = str(tmp_path / 'out')
@@ -108,8 +112,9 @@ def test_folder_with_bbox_file_continues_past_bad_files(
     ids = {int(osp.splitext(osp.basename(p))[0]) for p in good}
     preds = _check_predictions(out, ids)
     # the persons are the file's boxes above --bbox-thr after NMS
-    expected = sum(1 for d in dets if d['image_id'] in ids
-                   and d['score'] > 0.3 and d['bbox'][0] < 320)
+    expected = sum(
+        1 for d in dets
+        if d['image_id'] in ids and d['score'] > 0.3 and d['bbox'][0] < 320)
     assert 1 <= len(preds) <= expected
 
 
@@ -142,8 +147,8 @@ def test_video_without_detector(demo, models, synthetic_coco, tmp_path):
     _write_video(video, frames)
     assert _count_frames(video) == 5
     out = str(tmp_path / 'out')
-    rc = demo['main']([*pose, '--input', video, '--out-dir', out,
-                       '--device', 'cpu'])
+    rc = demo['main'](
+        [*pose, '--input', video, '--out-dir', out, '--device', 'cpu'])
     assert rc == 0
     written = osp.join(out, 'clip.mp4')
     assert _count_frames(written) == 5
@@ -161,13 +166,16 @@ def test_bad_inputs(demo, models, tmp_path, capsys, synthetic_coco):
     bad_video = tmp_path / 'broken.mp4'
     bad_video.write_bytes(b'not a video at all')
     out = str(tmp_path / 'out')
-    rc = demo['main']([*pose, '--input', str(bad_video), '--out-dir', out,
-                       '--device', 'cpu'])
+    rc = demo['main']([
+        *pose, '--input',
+        str(bad_video), '--out-dir', out, '--device', 'cpu'
+    ])
     assert rc == 1
     assert 'cannot open video' in capsys.readouterr().err
     # a missing input, a pose config given as the detector
-    assert demo['main']([*pose, '--input', str(tmp_path / 'nope.jpg'),
-                         '--out-dir', out]) == 2
+    assert demo['main'](
+        [*pose, '--input',
+         str(tmp_path / 'nope.jpg'), '--out-dir', out]) == 2
     assert 'does not exist' in capsys.readouterr().err
     img = _val_images(synthetic_coco)[0]
     assert demo['main']([
@@ -182,8 +190,10 @@ def test_bad_inputs(demo, models, tmp_path, capsys, synthetic_coco):
     ]) == 2
     assert 'does not match' in capsys.readouterr().err
     with pytest.raises(SystemExit):  # both box sources
-        demo['main']([*pose, '--input', img, '--out-dir', out, *det,
-                      '--bbox-file', 'x.json'])
+        demo['main']([
+            *pose, '--input', img, '--out-dir', out, *det, '--bbox-file',
+            'x.json'
+        ])
     with pytest.raises(SystemExit):  # would overwrite the input
         demo['main']([*pose, '--input', img, '--out-dir', osp.dirname(img)])
     assert 'overwrite' in capsys.readouterr().err
@@ -200,12 +210,14 @@ def test_fast_cpu_paths_give_the_same_keypoints(demo, repo_root,
     from tests.test_apis.helpers import (POSE_INPUT, save_pose_model,
                                          small_pose_cfg)
     cfg, ckpt = save_pose_model(
-        small_pose_cfg(repo_root, 'sg_hrnet'), str(tmp_path), 'sg',
+        small_pose_cfg(repo_root, 'sg_hrnet'),
+        str(tmp_path),
+        'sg',
         peaked=True)
     onnx_file = str(tmp_path / 'sg.onnx')
     w, h = POSE_INPUT
-    export_onnx(init_pose_model(cfg, ckpt, device='cpu'), onnx_file,
-                (1, 3, h, w))
+    export_onnx(
+        init_pose_model(cfg, ckpt, device='cpu'), onnx_file, (1, 3, h, w))
     img = _val_images(synthetic_coco)[1]
     image_id = int(osp.splitext(osp.basename(img))[0])
     threads = torch.get_num_threads()
@@ -219,8 +231,9 @@ def test_fast_cpu_paths_give_the_same_keypoints(demo, repo_root,
         preds = {}
         for name, args in runs.items():
             out = str(tmp_path / name)
-            assert demo['main']([*args, '--input', img, '--out-dir', out,
-                                 '--device', 'cpu']) == 0
+            assert demo['main'](
+                [*args, '--input', img, '--out-dir', out, '--device',
+                 'cpu']) == 0
             preds[name] = _check_predictions(out, {image_id})
     finally:
         torch.set_num_threads(threads)
@@ -228,18 +241,20 @@ def test_fast_cpu_paths_give_the_same_keypoints(demo, repo_root,
     assert len(ref) == 1  # no detector, no bbox file: the whole image
     for name in ('onnx', 'optimized'):
         got = np.array([p['keypoints'] for p in preds[name]]).reshape(-1, K, 3)
-        np.testing.assert_allclose(got[..., :2], ref[..., :2], atol=1e-3,
-                                   err_msg=name)
-        np.testing.assert_allclose(got[..., 2], ref[..., 2], atol=1e-4,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            got[..., :2], ref[..., :2], atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(
+            got[..., 2], ref[..., 2], atol=1e-4, err_msg=name)
 
 
 def test_pose_checkpoint_or_onnx_is_required(demo, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        demo['parse_args'](['cfg.py', '--input', 'a.jpg', '--out-dir',
-                            str(tmp_path / 'o')])
+        demo['parse_args'](
+            ['cfg.py', '--input', 'a.jpg', '--out-dir',
+             str(tmp_path / 'o')])
     assert 'pose checkpoint' in capsys.readouterr().err
     with pytest.raises(SystemExit):  # two fast paths at once
-        demo['parse_args'](['cfg.py', 'c.pth', '--input', 'a.jpg',
-                            '--out-dir', str(tmp_path / 'o'), '--pose-onnx',
-                            'm.onnx', '--optimize-cpu'])
+        demo['parse_args']([
+            'cfg.py', 'c.pth', '--input', 'a.jpg', '--out-dir',
+            str(tmp_path / 'o'), '--pose-onnx', 'm.onnx', '--optimize-cpu'
+        ])

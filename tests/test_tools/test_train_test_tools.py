@@ -14,8 +14,8 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmpose_ext.devkit.testing import (coco_data_overrides, cpu_runtime_overrides,
-                                to_cfg_options)
+from mmpose_ext.devkit.testing import (coco_data_overrides,
+                                       cpu_runtime_overrides, to_cfg_options)
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,8 @@ def _small_cfg(repo_root, data_root, work_dir):
 def _run(cmd, cwd):
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     assert proc.returncode == 0, (
-        f'{" ".join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+        f'{" ".join(cmd)} failed:\n'
+        f'{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
     return proc.stdout + proc.stderr
 
 
@@ -85,16 +86,22 @@ def test_resume_restores_iteration_and_optimizer(trained):
 
 def test_tools_test_evaluates_checkpoint(trained, repo_root, tmp_path):
     cfg_path, ckpt, _, _ = trained
-    out = _run([sys.executable, 'tools/test.py', cfg_path, ckpt,
-                '--work-dir', str(tmp_path)], cwd=repo_root)
+    out = _run([
+        sys.executable, 'tools/test.py', cfg_path, ckpt, '--work-dir',
+        str(tmp_path)
+    ],
+               cwd=repo_root)
     assert 'coco/AP' in out
 
 
 def test_mim_test_evaluates_checkpoint(trained, repo_root, tmp_path):
     cfg_path, ckpt, _, _ = trained
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    out = _run([mim, 'test', 'mmpose', cfg_path, '--checkpoint', ckpt,
-                '--work-dir', str(tmp_path)], cwd=repo_root)
+    out = _run([
+        mim, 'test', 'mmpose', cfg_path, '--checkpoint', ckpt, '--work-dir',
+        str(tmp_path)
+    ],
+               cwd=repo_root)
     assert 'coco/AP' in out
 
 
@@ -112,29 +119,39 @@ def test_tools_train_cli_and_mim_train(repo_root, synthetic_coco, tmp_path):
     opts = to_cfg_options({
         **coco_data_overrides(synthetic_coco),
         **cpu_runtime_overrides(batch_size=2, max_epochs=1, max_iters=1),
-        'train_cfg.val_interval': 2,  # skip validation: training path only
+        'train_cfg.val_interval':
+        2,  # skip validation: training path only
     })
-    out = _run([sys.executable, 'tools/train.py', TINY, '--work-dir',
-                str(tmp_path / 'cli'), '--cfg-options', *opts], cwd=repo_root)
+    out = _run([
+        sys.executable, 'tools/train.py', TINY, '--work-dir',
+        str(tmp_path / 'cli'), '--cfg-options', *opts
+    ],
+               cwd=repo_root)
     assert osp.isfile(tmp_path / 'cli' / 'epoch_1.pth'), out
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    out = _run([mim, 'train', 'mmpose', TINY, '--work-dir',
-                str(tmp_path / 'mim'), '--cfg-options', *opts], cwd=repo_root)
+    out = _run([
+        mim, 'train', 'mmpose', TINY, '--work-dir',
+        str(tmp_path / 'mim'), '--cfg-options', *opts
+    ],
+               cwd=repo_root)
     assert osp.isfile(tmp_path / 'mim' / 'epoch_1.pth'), out
 
 
 def test_missing_data_names_the_file(repo_root, tmp_path):
     opts = to_cfg_options({
         **coco_data_overrides(str(tmp_path / 'no_such_dir')),
-        **cpu_runtime_overrides()})
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', TINY, '--work-dir',
-         str(tmp_path / 'w'), '--cfg-options', *opts],
-        cwd=repo_root, capture_output=True, text=True)
+        **cpu_runtime_overrides()
+    })
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', TINY, '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options', *opts
+    ],
+                          cwd=repo_root,
+                          capture_output=True,
+                          text=True)
     assert proc.returncode != 0
     assert 'person_keypoints_train2017.json' in proc.stderr + proc.stdout
     assert 'does not exist' in proc.stderr + proc.stdout
-
 
 
 def test_baseline_config_is_mmpose_hrnet_w32_recipe(repo_root):

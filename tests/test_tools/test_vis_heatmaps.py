@@ -59,13 +59,10 @@ def test_crop_is_the_box_in_rgb(family_models, two_colour_image):
     res = inference_topdown(model, two_colour_image,
                             np.array([[100, 20, 220, 220]]))
     np.testing.assert_allclose(
-        res[0].pred_fields.heatmaps.cpu().numpy(),
-        maps['heatmaps'],
-        atol=1e-6)
+        res[0].pred_fields.heatmaps.cpu().numpy(), maps['heatmaps'], atol=1e-6)
 
 
-def test_sg_hrnet_segmentation_maps(family_models, two_colour_image,
-                                    tmp_path):
+def test_sg_hrnet_segmentation_maps(family_models, two_colour_image, tmp_path):
     model = init_pose_model(*family_models['sg_hrnet'], device='cpu')
     maps = collect_maps(model, two_colour_image)
     assert maps['kind'] == 'sg_hrnet'
@@ -74,8 +71,8 @@ def test_sg_hrnet_segmentation_maps(family_models, two_colour_image,
     assert (seg >= 0).all() and (seg <= 1).all()
     fig = plot_maps(maps, str(tmp_path / 'sg.png'))
     titles = _titles(fig)
-    for t in ('seg: SGM stage 2', 'seg: SGM stage 4', 'seg: SGM final',
-              'nose', 'right_ankle'):
+    for t in ('seg: SGM stage 2', 'seg: SGM stage 4', 'seg: SGM final', 'nose',
+              'right_ankle'):
         assert t in titles
     assert cv2.imread(str(tmp_path / 'sg.png')) is not None
 
@@ -87,20 +84,19 @@ def test_sadi_net_rfm_dlm_and_sfm_weights(family_models, two_colour_image,
     assert maps['kind'] == 'sadi_net'
     assert maps['h_rfm'].shape == (2, 17, 32, 24)  # two stacks
     # prediction decodes the last stack's H_rfm (predict_from='heatmap')
-    np.testing.assert_allclose(maps['heatmaps'], maps['h_rfm'][-1],
-                               atol=1e-6)
+    np.testing.assert_allclose(maps['heatmaps'], maps['h_rfm'][-1], atol=1e-6)
     h_dlm = maps['h_dlm']
     assert h_dlm.shape == (17, 32, 24)
-    np.testing.assert_allclose(h_dlm.reshape(17, -1).max(1), 1.0,
-                               atol=1e-5)  # peak-normalised densities
+    np.testing.assert_allclose(
+        h_dlm.reshape(17, -1).max(1), 1.0,
+        atol=1e-5)  # peak-normalised densities
     w = maps['sfm_weights']
     assert w.shape == (4, 32, 24)
     np.testing.assert_allclose(w.sum(0), 1.0, atol=1e-5)  # softmax
     fig = plot_maps(maps, str(tmp_path / 'sadi.png'))
     titles = _titles(fig)
-    for t in ('H_rfm stack 2 (max)', 'H_dlm (max)',
-              'SFM weight, scale 1/4', 'SFM weight, scale 1/32',
-              'nose: H_rfm', 'nose: H_dlm'):
+    for t in ('H_rfm stack 2 (max)', 'H_dlm (max)', 'SFM weight, scale 1/4',
+              'SFM weight, scale 1/32', 'nose: H_rfm', 'nose: H_dlm'):
         assert t in titles
 
 
@@ -108,16 +104,20 @@ def test_tool(family_models, two_colour_image, tmp_path, repo_root, capsys):
     main = runpy.run_path(osp.join(repo_root, 'tools',
                                    'vis_heatmaps.py'))['main']
     out = str(tmp_path / 'fig.png')
-    rc = main([*family_models['sg_hrnet'], two_colour_image, '--bbox', '40',
-               '20', '200', '230', '--out', out, '--device', 'cpu'])
+    rc = main([
+        *family_models['sg_hrnet'], two_colour_image, '--bbox', '40', '20',
+        '200', '230', '--out', out, '--device', 'cpu'
+    ])
     assert rc == 0
     fig = cv2.imread(out)
     assert fig is not None and fig.shape[0] > 300 and fig.shape[1] > 600
     assert 'seg_maps (4, 32, 24)' in capsys.readouterr().out
     # a box outside the image: a message, no figure
-    rc = main([*family_models['sg_hrnet'], two_colour_image, '--bbox',
-               '400', '300', '500', '400', '--out',
-               str(tmp_path / 'no.png'), '--device', 'cpu'])
+    rc = main([
+        *family_models['sg_hrnet'], two_colour_image, '--bbox', '400', '300',
+        '500', '400', '--out',
+        str(tmp_path / 'no.png'), '--device', 'cpu'
+    ])
     assert rc == 2
     assert 'outside the image' in capsys.readouterr().err
     assert not osp.exists(tmp_path / 'no.png')

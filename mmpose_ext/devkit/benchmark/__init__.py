@@ -10,6 +10,6 @@ from .speed import format_speed, matmul_peak, run_speed
 
 __all__ = [
     'run_speed', 'format_speed', 'matmul_peak', 'run_codec', 'format_codec',
-    'run_pipeline', 'format_pipeline', 'run_learn', 'format_learn', 'merge_learn', 'GROUPS',
-    'machine_info', 'machine_line', 'md_table'
+    'run_pipeline', 'format_pipeline', 'run_learn', 'format_learn',
+    'merge_learn', 'GROUPS', 'machine_info', 'machine_line', 'md_table'
 ]

@@ -12,18 +12,31 @@ noise (both codecs decode with ``MSRAHeatmap.decode``).
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+from mmpose.registry import KEYPOINT_CODECS
 
+import mmpose_ext  # noqa: F401  (registers the plugin's codecs)
 from .common import Timer, fmt, loadavg, md_table, paired_ratios, summarize
 
 DEFAULT_CODECS = (
-    ('MSRAHeatmap', dict(type='MSRAHeatmap', input_size=(192, 256),
-                         heatmap_size=(48, 64), sigma=2)),
-    ('DiskSegHeatmap', dict(type='DiskSegHeatmap', input_size=(192, 256),
-                            heatmap_size=(48, 64), sigma=2, disk_radius=5)),
+    ('MSRAHeatmap',
+     dict(
+         type='MSRAHeatmap',
+         input_size=(192, 256),
+         heatmap_size=(48, 64),
+         sigma=2)),
+    ('DiskSegHeatmap',
+     dict(
+         type='DiskSegHeatmap',
+         input_size=(192, 256),
+         heatmap_size=(48, 64),
+         sigma=2,
+         disk_radius=5)),
 )
 
 
-def random_instances(num: int, input_size: Sequence[int], num_keypoints: int,
+def random_instances(num: int,
+                     input_size: Sequence[int],
+                     num_keypoints: int,
                      seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """``num`` single-instance keypoint sets (num, 1, K, 2) and visibilities
     (num, 1, K): ~70% inside the crop and visible, ~10% outside the crop,
@@ -58,8 +71,6 @@ def run_codec(codecs: Sequence[Tuple[str, Dict]] = DEFAULT_CODECS,
         dict: ``rows`` with per-codec ``encode``/``decode`` stats (seconds
         per instance) and ratios to the first codec.
     """
-    from mmpose.registry import KEYPOINT_CODECS
-    import mmpose_ext  # noqa: F401
     built = [(name, KEYPOINT_CODECS.build(dict(cfg))) for name, cfg in codecs]
     sizes = {tuple(c.input_size) for _, c in built}
     if len(sizes) != 1:
@@ -108,8 +119,10 @@ def run_codec(codecs: Sequence[Tuple[str, Dict]] = DEFAULT_CODECS,
 
 
 def format_codec(res: Dict) -> str:
-    headers = ['codec', 'encode us/inst min / med', 'encode ratio min / med',
-               'decode us/inst min / med', 'decode ratio min / med']
+    headers = [
+        'codec', 'encode us/inst min / med', 'encode ratio min / med',
+        'decode us/inst min / med', 'decode ratio min / med'
+    ]
     rows = []
     for r in res['rows']:
         line = [r['name']]
@@ -139,8 +152,11 @@ def codec_pair(input_size: Optional[Sequence[int]] = None,
         return DEFAULT_CODECS
     out = []
     for name, cfg in DEFAULT_CODECS:
-        cfg = dict(cfg, input_size=tuple(input_size),
-                   heatmap_size=tuple(heatmap_size), sigma=sigma)
+        cfg = dict(
+            cfg,
+            input_size=tuple(input_size),
+            heatmap_size=tuple(heatmap_size),
+            sigma=sigma)
         if 'disk_radius' in cfg:
             cfg['disk_radius'] = disk_radius
         out.append((name, cfg))

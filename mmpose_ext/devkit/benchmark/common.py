@@ -18,7 +18,6 @@ from mmpose.registry import MODELS
 import mmpose_ext  # noqa: F401  (registers the plugin's modules)
 from mmpose_ext.models.utils import default_init_cfg
 from mmpose_ext.utils.config_files import config_file
-
 from ..synthetic import generate_dataset
 from ..testing import (coco_data_overrides, tiny_hrnet_overrides,
                        tiny_sadi_overrides)
@@ -154,8 +153,8 @@ def build_configs(paths: Sequence[str],
             cfg.merge_from_dict(per_config[i])
         if input_hw:
             set_input_size(cfg, (input_hw[1], input_hw[0]))
-        out.append((names[i] if names else
-                    osp.splitext(osp.basename(path))[0], cfg))
+        out.append(
+            (names[i] if names else osp.splitext(osp.basename(path))[0], cfg))
     return out
 
 
@@ -176,6 +175,7 @@ def make_offline(cfg: Config) -> Config:
     initialisation (HRNet's for HRNet backbones, see
     :func:`~mmpose_ext.models.utils.default_init_cfg`): nothing is read or
     downloaded, and the module starts as it would without pretraining."""
+
     def loads(init) -> bool:
         inits = init if isinstance(init, (list, tuple)) else [init]
         return any(
@@ -276,17 +276,26 @@ def data_overrides(cfg: Config, root: str, bbox_file: bool = False) -> Dict:
     return out
 
 
-def generate_data(fmt: str, root: str, num_train: int, num_val: int,
-                  seed: int = 0,
-                  image_size: Sequence[int] = (320, 240)) -> str:
+def generate_data(
+    fmt: str,
+    root: str,
+    num_train: int,
+    num_val: int,
+    seed: int = 0,
+    image_size: Sequence[int] = (320, 240)) -> str:
     """Generate (once: reused when ``root`` holds a marker of the same
     arguments) a synthetic data set."""
     marker = osp.join(root, '.benchmark_data')
     key = repr((fmt, num_train, num_val, seed, tuple(image_size)))
     if osp.isfile(marker) and open(marker).read() == key:
         return root
-    generate_dataset(fmt, root, num_train=num_train, num_val=num_val,
-                     seed=seed, image_size=tuple(image_size))
+    generate_dataset(
+        fmt,
+        root,
+        num_train=num_train,
+        num_val=num_val,
+        seed=seed,
+        image_size=tuple(image_size))
     with open(marker, 'w') as f:
         f.write(key)
     return root
@@ -302,7 +311,8 @@ def build_model(cfg: Config, seed: int = 0) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def calibrate_bn(model: torch.nn.Module, inputs: torch.Tensor,
+def calibrate_bn(model: torch.nn.Module,
+                 inputs: torch.Tensor,
                  steps: int = 2) -> None:
     """Give an untrained model the batch-norm statistics of its own
     activations (as training would), in place.
@@ -316,8 +326,10 @@ def calibrate_bn(model: torch.nn.Module, inputs: torch.Tensor,
     train-mode forwards) keep every BN output at unit scale, as in a trained
     model.
     """
-    bns = [m for m in model.modules()
-           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     if not bns:
         return
     was_training = model.training
@@ -354,8 +366,7 @@ def paired_ratios(times: Sequence[float], ref: Sequence[float]) -> Dict:
     if not times or not ref:
         return dict(min=None, median=None)
     per_round = [t / r for t, r in zip(times, ref)]
-    return dict(
-        min=min(times) / min(ref), median=statistics.median(per_round))
+    return dict(min=min(times) / min(ref), median=statistics.median(per_round))
 
 
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
@@ -402,8 +413,10 @@ def fmt(v, spec: str = '.2f', none: str = '-') -> str:
 
 def md_table(headers: Sequence[str], rows: List[Sequence]) -> str:
     """A GitHub Markdown table of strings."""
-    lines = ['| ' + ' | '.join(headers) + ' |',
-             '|' + '|'.join('---' for _ in headers) + '|']
+    lines = [
+        '| ' + ' | '.join(headers) + ' |',
+        '|' + '|'.join('---' for _ in headers) + '|'
+    ]
     for row in rows:
         lines.append('| ' + ' | '.join(str(c) for c in row) + ' |')
     return '\n'.join(lines)

@@ -26,7 +26,6 @@ from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 
 from mmpose_ext.models.necks.sfm import SFMOutput
-
 from .common import Timer, fmt, load_config, md_table, summarize
 
 #: renderers compared, as ``renderer`` dicts of the head
@@ -39,12 +38,16 @@ RENDERERS = {
 PARTS = ('L_rfm', 'regress', 'RLE', 'L_dlm', 'head')
 
 
-def _samples(batch: int, codec: dict, k: int,
+def _samples(batch: int,
+             codec: dict,
+             k: int,
              seed: int = 0) -> List[PoseDataSample]:
     rng = np.random.default_rng(seed)
     enc = IntegralRegressionLabel(
-        input_size=codec['input_size'], heatmap_size=codec['heatmap_size'],
-        sigma=codec.get('sigma', 2), normalize=False)
+        input_size=codec['input_size'],
+        heatmap_size=codec['heatmap_size'],
+        sigma=codec.get('sigma', 2),
+        normalize=False)
     w, h = codec['input_size']
     samples = []
     for _ in range(batch):
@@ -99,14 +102,13 @@ def run_dlm(config,
     gt = torch.stack([d.gt_fields.heatmaps for d in samples])
     weights = torch.cat(
         [d.gt_instance_labels.keypoint_weights for d in samples])
-    labels = torch.cat(
-        [d.gt_instance_labels.keypoint_labels for d in samples])
+    labels = torch.cat([d.gt_instance_labels.keypoint_labels for d in samples])
     g = torch.Generator().manual_seed(seed)
     heatmaps = tuple(
         torch.rand(batch_size, k, hh, wh, generator=g).requires_grad_()
         for _ in range(num_stacks))
-    pooled = torch.randn(batch_size, head_cfg.in_channels,
-                         generator=g).requires_grad_()
+    pooled = torch.randn(
+        batch_size, head_cfg.in_channels, generator=g).requires_grad_()
     feats = SFMOutput(heatmaps, pooled)
     times = {n: {p: [] for p in PARTS} for n in renderers}
 
@@ -127,14 +129,15 @@ def run_dlm(config,
                     for h in heatmaps).backward()),
                 regress=timed(lambda: torch.autograd.backward(
                     list(head._regress_raw(feats)),
-                    [torch.ones_like(mu), torch.ones_like(raw)])),
+                    [torch.ones_like(mu),
+                     torch.ones_like(raw)])),
                 RLE=timed(lambda: head.loss_rle(
                     mu_d, raw_d, labels, weights.unsqueeze(-1)).backward()),
-                L_dlm=timed(lambda: head.dlm_loss(
-                    mu_d, sigma_d.detach(), gt, weights).backward()),
-                head=timed(lambda: sum(
-                    v for n, v in head.loss(feats, samples).items()
-                    if n.startswith('loss')).backward()))
+                L_dlm=timed(lambda: head.dlm_loss(mu_d, sigma_d.detach(), gt,
+                                                  weights).backward()),
+                head=timed(
+                    lambda: sum(v for n, v in head.loss(feats, samples).items(
+                    ) if n.startswith('loss')).backward()))
             head.zero_grad()
             if r >= warmup:
                 for p, t in parts.items():
@@ -146,8 +149,13 @@ def run_dlm(config,
         num_keypoints=k,
         heatmap_size=(hh, wh),
         repeats=repeats,
-        renderers={n: {p: summarize(v) for p, v in t.items()}
-                   for n, t in times.items()})
+        renderers={
+            n: {
+                p: summarize(v)
+                for p, v in t.items()
+            }
+            for n, t in times.items()
+        })
 
 
 def format_dlm(res: Dict) -> str:

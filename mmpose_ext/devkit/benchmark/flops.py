@@ -22,25 +22,6 @@ from mmpose.registry import MODELS
 CONV_LINEAR_OPS = ('conv', 'linear', 'addmm', 'matmul', 'bmm', 'einsum')
 
 
-def parse_args(argv: Optional[Sequence[str]] = None):
-    parser = argparse.ArgumentParser(
-        description='Print the parameters and FLOPs of a pose model')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=2,
-        metavar=('H', 'W'),
-        default=None,
-        help='input height and width (default: the codec input_size)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, as in tools/train.py')
-    return parser.parse_args(argv)
-
-
 def default_shape(cfg: Config) -> Sequence[int]:
     """(H, W) of the codec's input (``input_size`` is (w, h))."""
     decoder = cfg.model.get('head', {}).get('decoder', None)
@@ -77,8 +58,8 @@ def get_complexity(cfg: Config, shape: Optional[Sequence[int]] = None) -> Dict:
         analyzer.uncalled_modules_warnings(False)
         flops = analyzer.total()
         by_op = analyzer.by_operator()
-    conv_linear = sum(v for k, v in by_op.items()
-                      if any(k.startswith(op) for op in CONV_LINEAR_OPS))
+    conv_linear = sum(v for k, v in by_op.items() if any(
+        k.startswith(op) for op in CONV_LINEAR_OPS))
     params = sum(p.numel() for p in model.parameters())
     return dict(
         params=params,

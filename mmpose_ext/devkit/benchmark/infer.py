@@ -19,27 +19,34 @@ import os.path as osp
 import tempfile
 from typing import Callable, Dict, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
+from mmcv.cnn import fuse_conv_bn
+from mmpose.apis import inference_topdown
 
-from .common import (Timer, calibrate_bn, fmt, generate_data, load_config,
-                     loadavg, make_offline, md_table, paired_ratios,
-                     summarize)
+from mmpose_ext.apis import init_pose_model
+from mmpose_ext.apis.onnx_backend import (HeatmapNet, OnnxHeatmapSession,
+                                          attach_onnx_backend, export_onnx)
+from .common import (Timer, calibrate_bn, dataset_format, fmt, generate_data,
+                     load_config, loadavg, make_offline, md_table,
+                     paired_ratios, summarize)
+from .speed import matmul_peak
 
 BACKENDS = ('eager', 'channels_last_input', 'channels_last', 'fuse_bn',
             'fuse_bn+channels_last', 'compile', 'onnxruntime')
 
 
 def _net(model):
-    from mmpose_ext.apis.onnx_backend import HeatmapNet
     return HeatmapNet(model).eval()
 
 
-def build_backends(model, onnx_file: str, shape: Sequence[int],
-                   backends: Sequence[str], log: Callable = print) -> Dict:
+def build_backends(model,
+                   onnx_file: str,
+                   shape: Sequence[int],
+                   backends: Sequence[str],
+                   log: Callable = print) -> Dict:
     """Callables ``f(x) -> heatmaps`` for each backend."""
-    from mmcv.cnn import fuse_conv_bn
-    from mmpose_ext.apis.onnx_backend import OnnxHeatmapSession
     base = _net(model)
     fns = {}
     for name in backends:
@@ -60,7 +67,8 @@ def build_backends(model, onnx_file: str, shape: Sequence[int],
             fns[name] = lambda x, net=net: net(
                 x.contiguous(memory_format=torch.channels_last))
         elif name == 'compile':  # Inductor; freezing folds BN, prepacks
-            import torch._inductor.config as inductor_config
+            # Inductor is heavy to import; only this backend needs it
+            import torch._inductor.config as inductor_config  # noqa: PLC0415
             inductor_config.freezing = True  # options={...} does not apply
             net = torch.compile(copy.deepcopy(base))
             x = torch.randn(*shape)
@@ -111,9 +119,6 @@ def run_infer(config,
         peak (bool): Measure the matmul peak first and add each backend's
             share of it. Defaults to False.
     """
-    from .speed import matmul_peak
-    from mmpose_ext.apis import init_pose_model
-    from mmpose_ext.apis.onnx_backend import export_onnx
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix='mmpose_ext_infer_')
@@ -167,8 +172,8 @@ def run_infer(config,
             rows.append(row)
         result = dict(
             kind='infer',
-            config=str(config) if not hasattr(config, 'filename') else
-            config.filename,
+            config=str(config)
+            if not hasattr(config, 'filename') else config.filename,
             input_shape=shape,
             repeats=repeats,
             threads=torch.get_num_threads(),
@@ -176,9 +181,8 @@ def run_infer(config,
             peak=peak_res,
             network=rows)
         if end_to_end:
-            result['end_to_end'] = _end_to_end(cfg, model, onnx_file,
-                                               repeats, warmup, work_dir,
-                                               log)
+            result['end_to_end'] = _end_to_end(cfg, model, onnx_file, repeats,
+                                               warmup, work_dir, log)
         result['loadavg'] = dict(before=load_before, after=loadavg())
         return result
     finally:
@@ -192,13 +196,13 @@ def _inverse(r: Dict) -> Dict:
 
 def _end_to_end(cfg, model, onnx_file, repeats, warmup, work_dir, log):
     """inference_topdown with one box: eager vs ONNX Runtime."""
-    import cv2
-    from mmpose.apis import inference_topdown
-    from mmpose_ext.apis import init_pose_model
-    from mmpose_ext.apis.onnx_backend import attach_onnx_backend
-    from .common import dataset_format
-    root = generate_data(dataset_format(cfg), osp.join(work_dir, 'img'), 1,
-                         1, seed=0, image_size=(640, 480))
+    root = generate_data(
+        dataset_format(cfg),
+        osp.join(work_dir, 'img'),
+        1,
+        1,
+        seed=0,
+        image_size=(640, 480))
     img_path = sorted(
         glob.glob(osp.join(root, '**', '*.jpg'), recursive=True))[0]
     img = cv2.imread(img_path)
@@ -226,27 +230,28 @@ def _end_to_end(cfg, model, onnx_file, repeats, warmup, work_dir, log):
                 times[name].append(t.seconds)
     return dict(
         flip_test=bool(cfg.model.test_cfg.get('flip_test', False)),
-        scales=list((cfg.model.test_cfg.get('multiscale_test') or {}).get(
-            'scales', (1.0, ))),
-        time=dict(eager=summarize(times['eager']),
-                  onnxruntime=summarize(times['onnxruntime'])),
-        speedup=_inverse(paired_ratios(times['onnxruntime'],
-                                       times['eager'])),
+        scales=list((cfg.model.test_cfg.get('multiscale_test')
+                     or {}).get('scales', (1.0, ))),
+        time=dict(
+            eager=summarize(times['eager']),
+            onnxruntime=summarize(times['onnxruntime'])),
+        speedup=_inverse(paired_ratios(times['onnxruntime'], times['eager'])),
         max_keypoint_diff=kpt_diff,
         max_heatmap_diff=hm_diff)
 
 
 def format_infer(res: Dict) -> str:
-    headers = ['backend', 'network ms/img min / med', 'speed-up vs eager '
-               'min / med', 'max heatmap diff']
+    headers = [
+        'backend', 'network ms/img min / med', 'speed-up vs eager '
+        'min / med', 'max heatmap diff'
+    ]
     flops = any('gflops' in r for r in res['network'])
     share = any('peak_share' in r for r in res['network'])
     headers += ['GFLOP/s'] * flops + ['share of peak'] * share
     rows = []
     for r in res['network']:
         line = [
-            r['backend'],
-            f'{fmt(1e3 * r["time"]["min"], ".1f")} / '
+            r['backend'], f'{fmt(1e3 * r["time"]["min"], ".1f")} / '
             f'{fmt(1e3 * r["time"]["median"], ".1f")}',
             f'{fmt(r["speedup"]["min"], ".2f")} / '
             f'{fmt(r["speedup"]["median"], ".2f")}',
@@ -260,24 +265,24 @@ def format_infer(res: Dict) -> str:
     out = md_table(headers, rows)
     e = res.get('end_to_end')
     if e:
-        out += '\n\n' + md_table(
-            ['inference_topdown, 1 box', 'ms min / med', 'speed-up min / med',
-             'max keypoint diff (px)', 'max heatmap diff'],
-            [[
-                'eager PyTorch',
-                f'{fmt(1e3 * e["time"]["eager"]["min"], ".1f")} / '
-                f'{fmt(1e3 * e["time"]["eager"]["median"], ".1f")}', '1.00',
-                '-', '-'
-            ],
-             [
-                 'ONNX Runtime',
-                 f'{fmt(1e3 * e["time"]["onnxruntime"]["min"], ".1f")} / '
-                 f'{fmt(1e3 * e["time"]["onnxruntime"]["median"], ".1f")}',
-                 f'{fmt(e["speedup"]["min"], ".2f")} / '
-                 f'{fmt(e["speedup"]["median"], ".2f")}',
-                 fmt(e['max_keypoint_diff'], '.2g'),
-                 fmt(e['max_heatmap_diff'], '.1e')
-             ]])
+        out += '\n\n' + md_table([
+            'inference_topdown, 1 box', 'ms min / med', 'speed-up min / med',
+            'max keypoint diff (px)', 'max heatmap diff'
+        ], [[
+            'eager PyTorch',
+            f'{fmt(1e3 * e["time"]["eager"]["min"], ".1f")} / '
+            f'{fmt(1e3 * e["time"]["eager"]["median"], ".1f")}', '1.00', '-',
+            '-'
+        ],
+            [
+                'ONNX Runtime',
+                f'{fmt(1e3 * e["time"]["onnxruntime"]["min"], ".1f")} / '
+                f'{fmt(1e3 * e["time"]["onnxruntime"]["median"], ".1f")}',
+                f'{fmt(e["speedup"]["min"], ".2f")} / '
+                f'{fmt(e["speedup"]["median"], ".2f")}',
+                fmt(e['max_keypoint_diff'], '.2g'),
+                fmt(e['max_heatmap_diff'], '.1e')
+            ]])
         out += (f'\n\n- end to end: test pipeline + preprocessing + network'
                 f' (flip test {e["flip_test"]}, scales {e["scales"]}) + '
                 'decoding')

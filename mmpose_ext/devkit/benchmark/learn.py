@@ -45,6 +45,13 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
+from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
+from mmengine.model import is_model_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import mmpose_ext  # noqa: F401  (registers the plugin's modules)
 from .common import (data_overrides, dataset_format, fmt, generate_data,
                      load_config, loadavg, make_offline, md_table,
                      set_input_size, shrink)
@@ -56,14 +63,20 @@ from .common import (data_overrides, dataset_format, fmt, generate_data,
 # evaluations of the SAME trained model with other ``model.test_cfg``
 # settings, reported as rows "name [eval]".
 SG_LAMBDA = 'model.head.multi_task_loss.task_scales'
+# the baselines that two groups share
+HRNET_BASELINE = dict(
+    name='HRNet (SG recipe)',
+    config='configs/baselines/hrnet_w32_sg-recipe_coco.py')
+RFM_ABLATION = dict(
+    name='RFM (ablation)', config='configs/ablations/sadi_net_mpii_rfm.py')
 GROUPS = {
     'hrnet':
     dict(
         models=(
-            dict(name='HRNet (SG recipe)',
-                 config='configs/baselines/hrnet_w32_sg-recipe_coco.py'),
-            dict(name='SG-HRNet, no DWA',
-                 config='configs/ablations/sg_hrnet_w32_coco_no-dwa.py'),
+            HRNET_BASELINE,
+            dict(
+                name='SG-HRNet, no DWA',
+                config='configs/ablations/sg_hrnet_w32_coco_no-dwa.py'),
             dict(name='SG-HRNet', config='configs/sg_hrnet_w32_coco.py'),
         ),
         input_size=(96, 128),
@@ -77,17 +90,19 @@ GROUPS = {
     'hrnet-ablations':
     dict(
         models=(
-            dict(name='HRNet (SG recipe)',
-                 config='configs/baselines/hrnet_w32_sg-recipe_coco.py'),
-            dict(name='SG-HRNet, lambda x0.1',
-                 config='configs/sg_hrnet_w32_coco.py',
-                 lambda_factor=0.1),
-            dict(name='SG-HRNet, lambda x10',
-                 config='configs/sg_hrnet_w32_coco.py',
-                 lambda_factor=10.0),
-            dict(name='SG-HRNet, SGM map starts at 0.9',
-                 config='configs/sg_hrnet_w32_coco.py',
-                 cfg_options={'model.backbone.sgm_init_prob': 0.9}),
+            HRNET_BASELINE,
+            dict(
+                name='SG-HRNet, lambda x0.1',
+                config='configs/sg_hrnet_w32_coco.py',
+                lambda_factor=0.1),
+            dict(
+                name='SG-HRNet, lambda x10',
+                config='configs/sg_hrnet_w32_coco.py',
+                lambda_factor=10.0),
+            dict(
+                name='SG-HRNet, SGM map starts at 0.9',
+                config='configs/sg_hrnet_w32_coco.py',
+                cfg_options={'model.backbone.sgm_init_prob': 0.9}),
         ),
         input_size=(96, 128),
         metric='coco/AP',
@@ -96,16 +111,21 @@ GROUPS = {
     'sadi':
     dict(
         models=(
-            dict(name='Hourglass (ablation)',
-                 config='configs/ablations/sadi_net_mpii_hourglass.py'),
-            dict(name='RFM (ablation)',
-                 config='configs/ablations/sadi_net_mpii_rfm.py'),
-            dict(name='SADI-Net',
-                 config='configs/sadi_net_mpii.py',
-                 evals={
-                     'mu': {'predict_from': 'regression'},
-                     'average': {'predict_from': 'average'},
-                 }),
+            dict(
+                name='Hourglass (ablation)',
+                config='configs/ablations/sadi_net_mpii_hourglass.py'),
+            RFM_ABLATION,
+            dict(
+                name='SADI-Net',
+                config='configs/sadi_net_mpii.py',
+                evals={
+                    'mu': {
+                        'predict_from': 'regression'
+                    },
+                    'average': {
+                        'predict_from': 'average'
+                    },
+                }),
         ),
         input_size=(128, 128),
         metric='PCK',
@@ -121,26 +141,33 @@ GROUPS = {
     'sadi-loss':
     dict(
         models=(
-            dict(name='RFM (ablation)',
-                 config='configs/ablations/sadi_net_mpii_rfm.py'),
-            dict(name='SADI-Net, lambda 0',
-                 config='configs/sadi_net_mpii.py',
-                 cfg_options={'model.head.lambda_dlm': 0.0}),
-            dict(name='SADI-Net, lambda 1e-3',
-                 config='configs/sadi_net_mpii.py',
-                 cfg_options={'model.head.lambda_dlm': 1e-3}),
-            dict(name='SADI-Net, rle 1e-6, lambda 1e-4',
-                 config='configs/sadi_net_mpii.py',
-                 cfg_options={'model.head.rle_weight': 1e-6,
-                              'model.head.lambda_dlm': 1e-4}),
-            dict(name='SADI-Net, no likelihood',
-                 config='configs/ablations/sadi_net_mpii_loss-joint-no-rle.py'),
+            RFM_ABLATION,
+            dict(
+                name='SADI-Net, lambda 0',
+                config='configs/sadi_net_mpii.py',
+                cfg_options={'model.head.lambda_dlm': 0.0}),
+            dict(
+                name='SADI-Net, lambda 1e-3',
+                config='configs/sadi_net_mpii.py',
+                cfg_options={'model.head.lambda_dlm': 1e-3}),
+            dict(
+                name='SADI-Net, rle 1e-6, lambda 1e-4',
+                config='configs/sadi_net_mpii.py',
+                cfg_options={
+                    'model.head.rle_weight': 1e-6,
+                    'model.head.lambda_dlm': 1e-4
+                }),
+            dict(
+                name='SADI-Net, no likelihood',
+                config='configs/ablations/sadi_net_mpii_loss-joint-no-rle.py'),
         ),
         input_size=(128, 128),
         metric='PCK',
         percent=1.0,
         claim='SADI-Net paper: lambda lost in the available text'),
 }
+
+
 def _scale_sg_settings(cfg, new_heatmap_size: Sequence[int]) -> Dict:
     """Rescale SG-HRNet's disk radius and lambda for another heatmap size
     (call before :func:`set_input_size`). Returns what changed."""
@@ -201,14 +228,22 @@ def learn_config(config,
     cfg.merge_from_dict(data_overrides(cfg, data_root, bbox_file=False))
     warmup = max(1, iters // 10)
     # IterBasedTrainLoop validates once, after the last iteration
-    cfg.train_cfg = dict(by_epoch=False, max_iters=iters,
-                         val_interval=iters)
+    cfg.train_cfg = dict(by_epoch=False, max_iters=iters, val_interval=iters)
     cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
     cfg.param_scheduler = [
-        dict(type='LinearLR', begin=0, end=warmup, start_factor=0.001,
-             by_epoch=False),
-        dict(type='MultiStepLR', begin=0, end=iters, by_epoch=False,
-             milestones=[int(0.8 * iters), int(0.95 * iters)], gamma=0.1)
+        dict(
+            type='LinearLR',
+            begin=0,
+            end=warmup,
+            start_factor=0.001,
+            by_epoch=False),
+        dict(
+            type='MultiStepLR',
+            begin=0,
+            end=iters,
+            by_epoch=False,
+            milestones=[int(0.8 * iters), int(0.95 * iters)],
+            gamma=0.1)
     ]
     cfg.optim_wrapper = dict(
         type='OptimWrapper', optimizer=dict(type='Adam', lr=lr))
@@ -222,21 +257,23 @@ def learn_config(config,
         type='LoggerHook', interval=max(log_interval, 1))
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=-1, save_last=False, save_best=None)
-    cfg.log_processor = dict(type='LogProcessor', window_size=20,
-                             by_epoch=False)
+    cfg.log_processor = dict(
+        type='LogProcessor', window_size=20, by_epoch=False)
     cfg.custom_hooks = [
-        h for h in cfg.get('custom_hooks', []) if h.get('type') !=
-        'SyncBuffersHook'
+        h for h in cfg.get('custom_hooks', [])
+        if h.get('type') != 'SyncBuffersHook'
     ]
     cfg.log_level = 'INFO' if log_interval else 'WARNING'
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
-    cfg.env_cfg = dict(cudnn_benchmark=False,
-                       mp_cfg=dict(mp_start_method='fork',
-                                   opencv_num_threads=0),
-                       dist_cfg=dict(backend='gloo'))
-    cfg.visualizer = dict(type='PoseLocalVisualizer', vis_backends=[],
-                          name=f'visualizer_{time.time_ns()}')
+    cfg.env_cfg = dict(
+        cudnn_benchmark=False,
+        mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+        dist_cfg=dict(backend='gloo'))
+    cfg.visualizer = dict(
+        type='PoseLocalVisualizer',
+        vis_backends=[],
+        name=f'visualizer_{time.time_ns()}')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg, notes
@@ -263,12 +300,6 @@ def train_and_evaluate(cfg, evals: Optional[Dict[str, Dict]] = None) -> Dict:
         ``evals``), ``seconds`` (training + validation), ``final_loss``
         (last logged total loss, if any).
     """
-    from mmengine.hooks import Hook
-    from mmengine.logging import MMLogger
-    from mmengine.model import is_model_wrapper
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
-    import mmpose_ext  # noqa: F401
     init_default_scope('mmpose')
     runner = Runner.from_cfg(cfg)
     capture = type('CaptureMetricsHook', (_CaptureMetrics, Hook), {})()
@@ -287,8 +318,7 @@ def train_and_evaluate(cfg, evals: Optional[Dict[str, Dict]] = None) -> Dict:
         model.test_cfg = dict(base_test_cfg, **test_cfg)
         capture.metrics = None
         runner.val_loop.run()
-        eval_metrics[name] = {
-            k: float(v) for k, v in capture.metrics.items()}
+        eval_metrics[name] = {k: float(v) for k, v in capture.metrics.items()}
     model.test_cfg = base_test_cfg
     loss = None
     hist = runner.message_hub.log_scalars.get('train/loss')
@@ -296,8 +326,11 @@ def train_and_evaluate(cfg, evals: Optional[Dict[str, Dict]] = None) -> Dict:
         loss = float(hist.current())
     # free the runner's logger handlers (one per run)
     MMLogger._instance_dict.pop(runner.logger.instance_name, None)
-    return dict(metrics=metrics, eval_metrics=eval_metrics, seconds=seconds,
-                final_loss=loss)
+    return dict(
+        metrics=metrics,
+        eval_metrics=eval_metrics,
+        seconds=seconds,
+        final_loss=loss)
 
 
 def _stats(values: Sequence[float]) -> Dict:
@@ -347,8 +380,10 @@ def summarize_runs(runs: List[Dict]) -> Dict:
         out = {}
         for name, by_seed in rows.items():
             seeds = sorted(by_seed)
-            entry = dict(seeds=seeds, values=[by_seed[s] for s in seeds],
-                         **_stats(by_seed.values()))
+            entry = dict(
+                seeds=seeds,
+                values=[by_seed[s] for s in seeds],
+                **_stats(by_seed.values()))
             if name in epe:
                 entry['epe_px'] = _stats(epe[name])
             if name != base and base in rows:
@@ -358,14 +393,18 @@ def summarize_runs(runs: List[Dict]) -> Dict:
                     base_std = _stats(rows[base][s] for s in common)['std']
                     own_std = _stats(by_seed[s] for s in common)['std']
                     entry['vs_baseline'] = dict(
-                        seeds=common, diffs=diffs,
+                        seeds=common,
+                        diffs=diffs,
                         mean=statistics.fmean(diffs),
                         std=statistics.stdev(diffs)
                         if len(diffs) > 1 else None,
                         verdict=_verdict(diffs, own_std, base_std))
             out[name] = entry
-        summary[group] = dict(metric=spec['metric'], baseline=base,
-                              rows=out, claim=spec['claim'])
+        summary[group] = dict(
+            metric=spec['metric'],
+            baseline=base,
+            rows=out,
+            claim=spec['claim'])
     return summary
 
 
@@ -431,9 +470,12 @@ def run_learn(groups: Sequence[str] = ('hrnet', 'sadi'),
             size = (input_sizes or {}).get(group, spec['input_size'])
             first = load_config(spec['models'][0]['config'])
             fmt_ = dataset_format(first)
-            root = generate_data(fmt_, osp.join(work_dir, f'data_{fmt_}'),
-                                 num_train=num_train, num_val=num_val,
-                                 seed=data_seed)
+            root = generate_data(
+                fmt_,
+                osp.join(work_dir, f'data_{fmt_}'),
+                num_train=num_train,
+                num_val=num_val,
+                seed=data_seed)
             for seed in seeds:
                 for m in spec['models']:
                     if models is not None and m['name'] not in models:
@@ -443,10 +485,18 @@ def run_learn(groups: Sequence[str] = ('hrnet', 'sadi'),
                     opts = dict(m.get('cfg_options') or {})
                     opts.update(cfg_options or {})
                     cfg, notes = learn_config(
-                        m['config'], root, wd, width=width, input_size=size,
-                        iters=iters, batch_size=batch_size, lr=lr,
-                        seed=seed, num_workers=num_workers,
-                        num_stacks=num_stacks, log_interval=log_interval,
+                        m['config'],
+                        root,
+                        wd,
+                        width=width,
+                        input_size=size,
+                        iters=iters,
+                        batch_size=batch_size,
+                        lr=lr,
+                        seed=seed,
+                        num_workers=num_workers,
+                        num_stacks=num_stacks,
+                        log_interval=log_interval,
                         cfg_options=opts)
                     extra = list(spec.get('extra_metrics', ()))
                     if extra:
@@ -471,22 +521,32 @@ def run_learn(groups: Sequence[str] = ('hrnet', 'sadi'),
                     value = res['metrics'][metric] * spec['percent']
                     eval_values = {
                         k: v[metric] * spec['percent']
-                        for k, v in res['eval_metrics'].items()}
+                        for k, v in res['eval_metrics'].items()
+                    }
                     extra = ''.join(f', [{k}] {v:.2f}'
                                     for k, v in eval_values.items())
-                    for name_, ms in [('', res['metrics']),
-                                      *((f' [{k}]', v) for k, v in
-                                        res['eval_metrics'].items())]:
+                    for name_, ms in [
+                        ('', res['metrics']),
+                            *((f' [{k}]', v)
+                              for k, v in res['eval_metrics'].items())
+                    ]:
                         if 'EPE' in ms:
                             extra += f', EPE{name_} {ms["EPE"]:.1f} px'
                     log(f'[{group}] {name}, seed {seed}: {metric} = '
                         f'{fmt(value, ".2f")} %{extra} '
                         f'({res["seconds"]:.0f} s)')
-                    runs.append(dict(group=group, model=name,
-                                     config=m['config'], seed=seed,
-                                     value=value, eval_values=eval_values,
-                                     rescaled=notes, cfg_options=opts,
-                                     input_size=tuple(size), **res))
+                    runs.append(
+                        dict(
+                            group=group,
+                            model=name,
+                            config=m['config'],
+                            seed=seed,
+                            value=value,
+                            eval_values=eval_values,
+                            rescaled=notes,
+                            cfg_options=opts,
+                            input_size=tuple(size),
+                            **res))
         return dict(
             kind='learn',
             seeds=list(seeds),
@@ -523,9 +583,9 @@ def merge_learn(results: Sequence[Dict]) -> Dict:
         diff = [k for k in _SETTINGS if res.get(k) != first.get(k)]
         if diff:
             raise ValueError(
-                f'cannot merge learn results with different settings: '
-                + ', '.join(f'{k} {first.get(k)!r} vs {res.get(k)!r}'
-                            for k in diff))
+                'cannot merge learn results with different settings: ' +
+                ', '.join(f'{k} {first.get(k)!r} vs {res.get(k)!r}'
+                          for k in diff))
     runs, seen = [], set()
     for res in results:
         for r in res['runs']:
@@ -536,7 +596,8 @@ def merge_learn(results: Sequence[Dict]) -> Dict:
             runs.append(r)
     out = {k: first.get(k) for k in ('kind', *_SETTINGS)}
     out.update(
-        seeds=sorted({r['seed'] for r in runs}),
+        seeds=sorted({r['seed']
+                      for r in runs}),
         total_s=sum(r.get('total_s', 0) for r in results),
         loadavg=first.get('loadavg'),
         runs=runs,
@@ -567,14 +628,15 @@ def format_learn(res: Dict) -> str:
                 verdict = vs['verdict']
             elif name == s['baseline']:
                 verdict = 'baseline'
-            rows.append([
-                group, name, f'{size[1]}x{size[0]}' if size else '-',
-                s['metric']
-            ] + [fmt(by_seed.get(x), '.1f') for x in seeds] +
-                        [fmt(e['mean'], '.1f'), fmt(e['std'], '.1f'),
-                         diff, verdict] +
-                        ([fmt(e['epe_px']['mean'] if 'epe_px' in e else None,
-                              '.1f')] if with_epe else []))
+            rows.append(
+                [
+                    group, name, f'{size[1]}x{size[0]}' if size else '-',
+                    s['metric']
+                ] + [fmt(by_seed.get(x), '.1f') for x in seeds] +
+                [fmt(e['mean'], '.1f'),
+                 fmt(e['std'], '.1f'), diff, verdict] +
+                ([fmt(e['epe_px']['mean'] if 'epe_px' in
+                      e else None, '.1f')] if with_epe else []))
     notes = [
         f'width {res["width"]}, {res["iters"]} iterations, batch '
         f'{res["batch_size"]}, Adam lr {res["lr"]}, {res["num_train"]} '
@@ -584,10 +646,10 @@ def format_learn(res: Dict) -> str:
         'sign and the mean difference exceeds both spreads; error px: '
         'mean distance of the predicted keypoints from the truth in image '
         'pixels (MMPose\'s EPE), where measured',
-        f'total {res["total_s"] / 60:.1f} min'
-        + (f'; load average {res["loadavg"]["before"]} -> '
-           f'{res["loadavg"]["after"]}' if res.get('loadavg') else '')
+        f'total {res["total_s"] / 60:.1f} min' +
+        (f'; load average {res["loadavg"]["before"]} -> '
+         f'{res["loadavg"]["after"]}' if res.get('loadavg') else '')
     ]
     notes += [f'{g}: {s["claim"]}' for g, s in res['groups'].items()]
     return md_table(headers, rows) + '\n\n' + '\n'.join(f'- {n}'
-                                                          for n in notes)
+                                                        for n in notes)

@@ -18,16 +18,15 @@ import tempfile
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
-from .common import (Timer, data_overrides, dataset_format, fmt,
-                     generate_data, loadavg, md_table, set_input_size,
-                     summarize)
+from .common import (Timer, data_overrides, dataset_format, fmt, generate_data,
+                     loadavg, md_table, set_input_size, summarize)
 from .speed import SpeedCase
 
 
 def build_loader(cfg, batch_size: int, num_workers: int, seed: int = 0):
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     loader_cfg = cfg.train_dataloader.copy()
     loader_cfg.update(
@@ -39,8 +38,11 @@ def build_loader(cfg, batch_size: int, num_workers: int, seed: int = 0):
     return Runner.build_dataloader(loader_cfg, seed=seed)
 
 
-def loader_throughput(cfg, batch_size: int, num_workers: int,
-                      num_batches: int, seed: int = 0) -> Dict:
+def loader_throughput(cfg,
+                      batch_size: int,
+                      num_workers: int,
+                      num_batches: int,
+                      seed: int = 0) -> Dict:
     """Samples per second of the config's training loader.
 
     Returns:
@@ -70,8 +72,11 @@ def loader_throughput(cfg, batch_size: int, num_workers: int,
         batch_s=summarize(times))
 
 
-def train_with_loader(case: SpeedCase, cfg, num_workers: int,
-                      num_iters: int, seed: int = 0) -> Dict:
+def train_with_loader(case: SpeedCase,
+                      cfg,
+                      num_workers: int,
+                      num_iters: int,
+                      seed: int = 0) -> Dict:
     """Training iterations fed by the real loader (load + preprocess + step);
     the first iteration (worker start-up) is not counted."""
     loader = build_loader(cfg, case.batch_size, num_workers, seed)
@@ -146,22 +151,24 @@ def run_pipeline(config_name: str,
         fmt_ = dataset_format(cfg)
         needed = batch_size * (max(num_batches, loader_train_iters) + 2)
         # COCO / MPII images hold 1-2 people: one image per needed sample
-        root = generate_data(fmt_, f'{work_dir}/{fmt_}', num_train=needed,
-                             num_val=1, image_size=image_size)
+        root = generate_data(
+            fmt_,
+            f'{work_dir}/{fmt_}',
+            num_train=needed,
+            num_val=1,
+            image_size=image_size)
         cfg.merge_from_dict(data_overrides(cfg, root))
         loader = []
         for w in workers:
             log(f'loader with {w} workers ...')
-            loader.append(
-                loader_throughput(cfg, batch_size, w, num_batches))
+            loader.append(loader_throughput(cfg, batch_size, w, num_batches))
         log('training steps on a preloaded batch ...')
-        case = SpeedCase(config_name, cfg, batch_size, root,
-                         flops_fn=flops_fn)
+        case = SpeedCase(config_name, cfg, batch_size, root, flops_fn=flops_fn)
         for r in range(1 + train_repeats):
             case.run('train', record=r > 0)
         iter_s = summarize([t * batch_size for t in case.times['train']])
-        train = dict(iter_s=iter_s, samples_per_s=batch_size /
-                     iter_s['median'])
+        train = dict(
+            iter_s=iter_s, samples_per_s=batch_size / iter_s['median'])
         with_loader = None
         if loader_train_iters > 0:
             log(f'training with the {max(workers)}-worker loader ...')

@@ -4,7 +4,8 @@
 Every config's model is built offline (no pretrained weights) in this
 process. Its training batch comes from the config's OWN training pipeline
 (codec targets included) run on a generated data set of the config's format,
-then its data preprocessor. Per round, each model in turn (in reverse order every other round) runs
+then its data preprocessor. Per round, each model in turn (in reverse order
+every other round) runs
 
 * forward: the network prediction runs, in eval mode under
   ``torch.inference_mode()`` (backbone, neck if prediction uses it, head's
@@ -38,7 +39,6 @@ from mmpose.registry import DATASETS
 from torch.profiler import ProfilerActivity, profile
 
 from mmpose_ext.apis.onnx_backend import HeatmapNet
-
 from .common import (Timer, build_model, calibrate_bn, data_overrides,
                      dataset_format, fmt, generate_data, input_size_of,
                      loadavg, md_table, paired_ratios, set_input_size,
@@ -71,7 +71,10 @@ def matmul_peak(n: int = 2048, repeats: int = 10, warmup: int = 2) -> Dict:
 
 
 # --------------------------------------------------------------- batches
-def make_train_batch(cfg, model, batch_size: int, data_root: str,
+def make_train_batch(cfg,
+                     model,
+                     batch_size: int,
+                     data_root: str,
                      seed: int = 0) -> Dict:
     """A preprocessed training batch from the config's training pipeline.
 
@@ -112,6 +115,7 @@ def forward_fn(model, inputs) -> Callable:
 
 
 def train_step_fn(model, optimizer, batch) -> Callable:
+
     def run():
         losses = model(batch['inputs'], batch['data_samples'], mode='loss')
         loss, _ = model.parse_losses(losses)
@@ -125,8 +129,13 @@ def train_step_fn(model, optimizer, batch) -> Callable:
 class SpeedCase:
     """One config prepared for timing: model, optimizer, batch, FLOPs."""
 
-    def __init__(self, name: str, cfg, batch_size: int, data_root: str,
-                 flops_fn: Optional[Callable] = None, seed: int = 0,
+    def __init__(self,
+                 name: str,
+                 cfg,
+                 batch_size: int,
+                 data_root: str,
+                 flops_fn: Optional[Callable] = None,
+                 seed: int = 0,
                  lr: float = 1e-4):
         self.name = name
         self.cfg = cfg
@@ -216,8 +225,11 @@ def run_speed(configs: Sequence[Tuple[str, object]],
         cases: List[SpeedCase] = []
         for name, cfg in configs:
             fmt_ = dataset_format(cfg)
-            root = generate_data(fmt_, f'{work_dir}/{fmt_}',
-                                 num_train=max(4, batch_size), num_val=1)
+            root = generate_data(
+                fmt_,
+                f'{work_dir}/{fmt_}',
+                num_train=max(4, batch_size),
+                num_val=1)
             cfg = prepare_config(cfg, shape, root)
             log(f'building {name} ...')
             cases.append(
@@ -231,9 +243,9 @@ def run_speed(configs: Sequence[Tuple[str, object]],
                     case.run(what, record=r >= warmup)
             if r >= warmup:
                 log(f'round {r - warmup + 1}/{repeats}: ' + ', '.join(
-                    f'{c.name} fwd {1e3 * c.times["forward"][-1]:.1f}'
-                    + (f' train {1e3 * c.times["train"][-1]:.1f}'
-                       if train else '') + ' ms/img' for c in cases))
+                    f'{c.name} fwd {1e3 * c.times["forward"][-1]:.1f}' +
+                    (f' train {1e3 * c.times["train"][-1]:.1f}'
+                     if train else '') + ' ms/img' for c in cases))
         if keep_cases is not None:
             keep_cases.extend(cases)
         ref = cases[0]
@@ -274,8 +286,10 @@ def run_speed(configs: Sequence[Tuple[str, object]],
 def format_speed(res: Dict) -> str:
     """Markdown table of :func:`run_speed`'s result."""
     train = any('train' in r for r in res['rows'])
-    headers = ['config', 'input', 'params (M)', 'GMAC/img',
-               'fwd ms/img min / med', 'fwd ratio min / med']
+    headers = [
+        'config', 'input', 'params (M)', 'GMAC/img', 'fwd ms/img min / med',
+        'fwd ratio min / med'
+    ]
     if train:
         headers += ['train ms/img min / med', 'train ratio min / med']
     headers += ['fwd GFLOP/s', 'share of peak']
@@ -296,17 +310,20 @@ def format_speed(res: Dict) -> str:
             line += [ms(r['train']), ratio(r['train_ratio'])]
         line += [
             fmt(r.get('forward_gflops'), '.1f'),
-            fmt(None if r.get('forward_peak_share') is None else
-                100 * r['forward_peak_share'], '.0f') +
+            fmt(
+                None if r.get('forward_peak_share') is None else 100 *
+                r['forward_peak_share'], '.0f') +
             ('%' if r.get('forward_peak_share') is not None else '')
         ]
         rows.append(line)
     out = md_table(headers, rows)
     peak = res.get('peak')
-    notes = [f'batch {res["batch_size"]}, {res["repeats"]} interleaved '
-             f'rounds after {res["warmup"]} warm-up, {res["threads"]} '
-             f'threads; load average {res["loadavg"]["before"]} -> '
-             f'{res["loadavg"]["after"]}']
+    notes = [
+        f'batch {res["batch_size"]}, {res["repeats"]} interleaved '
+        f'rounds after {res["warmup"]} warm-up, {res["threads"]} '
+        f'threads; load average {res["loadavg"]["before"]} -> '
+        f'{res["loadavg"]["after"]}'
+    ]
     if peak:
         notes.append(f'matmul peak {peak["gflops"]:.1f} GFLOP/s '
                      f'({peak["n"]}x{peak["n"]} fp32, best of '

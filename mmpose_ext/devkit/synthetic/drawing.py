@@ -32,9 +32,11 @@ _SKIN_TONES = np.array([(196, 222, 250), (160, 196, 234), (128, 166, 214),
                        np.float64)
 
 
-def random_color(rng: np.random.Generator,
-                 sat: Tuple[float, float] = (0.25, 1.0),
-                 val: Tuple[float, float] = (0.3, 0.95)) -> np.ndarray:
+def random_color(
+    rng: np.random.Generator,
+    sat: Tuple[float, float] = (0.25, 1.0),
+    val: Tuple[float, float] = (0.3, 0.95)
+) -> np.ndarray:
     """A random colour: uniform hue, saturation in ``sat``, value in ``val``.
 
     Returns:
@@ -190,9 +192,9 @@ def _draw_head(canvas, person, palette, draw_id, nose_color):
     # left eye bluish, right eye brownish: one more left/right cue
     for name, color in (('left_eye', (120, 60, 30)), ('right_eye', (30, 50,
                                                                     90))):
-        cv2.circle(canvas.image, tuple(map(int,
-                                           person.joints[JOINT_ID[name]])),
-                   eye_radius, color, -1, cv2.LINE_AA)
+        cv2.circle(canvas.image,
+                   tuple(map(int, person.joints[JOINT_ID[name]])), eye_radius,
+                   color, -1, cv2.LINE_AA)
     cv2.circle(canvas.image, tuple(map(int, person.joints[JOINT_ID['nose']])),
                max(1, int(round(0.12 * across))), _bgr(nose_color), -1,
                cv2.LINE_AA)
@@ -230,8 +232,8 @@ def draw_person(canvas: Canvas, person: Person, person_index: int,
             if limb == 'hand':
                 canvas.disk(
                     j[J[f'{side}_wrist']] + np.rint(
-                        person.hand_radius * _unit(j[J[f'{side}_wrist']] -
-                                                   j[J[f'{side}_elbow']])),
+                        person.hand_radius *
+                        _unit(j[J[f'{side}_wrist']] - j[J[f'{side}_elbow']])),
                     person.hand_radius, _shade(palette['skin'], side), draw_id)
                 continue
             ends, color = {
@@ -291,8 +293,7 @@ def render_background(rng: np.random.Generator, width: int,
         p0 = rng.integers(0, [width, height])
         p1 = rng.integers(0, [width, height])
         cv2.line(image, tuple(map(int, p0)), tuple(map(int, p1)),
-                 _bgr(random_color(rng)), int(rng.integers(1, 5)),
-                 cv2.LINE_AA)
+                 _bgr(random_color(rng)), int(rng.integers(1, 5)), cv2.LINE_AA)
     for _ in range(rng.integers(2, 7)):
         p0 = rng.integers(0, [width, height])
         wh = rng.integers(size // 20 + 1, size // 3 + 2, 2)

@@ -97,8 +97,8 @@ def _keypoint_names(meta: dict, path: str, num_keypoints: int,
     return names
 
 
-def _from_skeleton(names: Tuple[str, ...],
-                   aliases: Dict[str, str]) -> np.ndarray:
+def _from_skeleton(names: Tuple[str, ...], aliases: Dict[str,
+                                                         str]) -> np.ndarray:
     """(K, ) int64 index of each keypoint in ``SKELETON_JOINTS``."""
     return np.array([JOINT_ID[aliases.get(n, n)] for n in names])
 

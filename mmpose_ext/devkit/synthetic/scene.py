@@ -19,8 +19,8 @@ import numpy as np
 
 from .drawing import Canvas, draw_person, random_color, render_background
 from .keypoints import COCO_FROM_SKELETON
-from .skeleton import (BODY_PARTS, FACE_JOINTS, JOINT_ON_PART,
-                       SKELETON_JOINTS, Person, place, sample_pose)
+from .skeleton import (BODY_PARTS, FACE_JOINTS, JOINT_ON_PART, SKELETON_JOINTS,
+                       Person, place, sample_pose)
 
 __all__ = ['FORMATS', 'SyntheticScene', 'scene_rng', 'render_scene']
 
@@ -219,8 +219,8 @@ def _sample_centred_person(rng, style: _SceneStyle, width: int,
     return place(pose, scale * fit, rotation, back_view, center)
 
 
-def _visibility(canvas: Canvas, people: List[Person], width: int,
-                height: int, part_ids: np.ndarray) -> np.ndarray:
+def _visibility(canvas: Canvas, people: List[Person], width: int, height: int,
+                part_ids: np.ndarray) -> np.ndarray:
     """Which joints are visible in what has been drawn so far.
 
     Args:

@@ -141,10 +141,9 @@ def sample_pose(rng: np.random.Generator) -> Pose:
     for side, sign in (('left', 1), ('right', -1)):
         joints[J[f'{side}_hip']] = sign * half_hips * direction(hip_tilt + 90)
         joints[J[f'{side}_shoulder']] = (
-            joints[J['thorax']] +
-            sign * half_shoulders * direction(lean + 90))
-    joints[J['upper_neck']] = joints[J['thorax']] - neck * direction(
-        lean + neck_bend)
+            joints[J['thorax']] + sign * half_shoulders * direction(lean + 90))
+    joints[J['upper_neck']] = joints[J['thorax']] - neck * direction(lean +
+                                                                     neck_bend)
 
     head_angle = lean + neck_bend + head_roll
     head_up = -direction(head_angle)
@@ -177,8 +176,8 @@ def sample_pose(rng: np.random.Generator) -> Pose:
         leg_spread = _uniform_mixture(rng, [(-12, 30), (-25, 100)], [0.8, 0.2])
         thigh_angle = hip_tilt + sign * leg_spread
         bend = _uniform_mixture(rng, [(-35, 35), (-110, 110)], [0.8, 0.2])
-        knee = joints[J[f'{side}_hip']] + thigh * foreshorten() * direction(
-            thigh_angle)
+        knee = joints[
+            J[f'{side}_hip']] + thigh * foreshorten() * direction(thigh_angle)
         joints[J[f'{side}_knee']] = knee
         shin_angle = thigh_angle + sign * bend
         ankle = knee + shin * foreshorten() * direction(shin_angle)
@@ -282,6 +281,6 @@ def place(pose: Pose, height: float, rotation: float, back_view: bool,
         max(pts[:, 1].max() + pad, head_center[1] + half_head),
     ])
     return Person(joints, foot_ends, head_center, (semi_across, semi_long),
-                  head_angle, head_up, hand_radius, thickness,
-                  dict(pose.depth), back_view, height,
+                  head_angle, head_up, hand_radius,
+                  thickness, dict(pose.depth), back_view, height,
                   np.asarray(center, float), box)

@@ -8,9 +8,8 @@
 * :mod:`.faults`: fault-injection hooks for the reliability tests
   (registered when imported; never in a real config).
 """
-from .corrupt import corrupt_coco_dataset  # noqa: F401
-from .overrides import (COCO_BBOX_FILE, NO_PRETRAINED_WEIGHTS,  # noqa: F401
+from .corrupt import corrupt_coco_dataset
+from .overrides import (COCO_BBOX_FILE, NO_PRETRAINED_WEIGHTS,
                         coco_data_overrides, cpu_runtime_overrides,
-                        hrnet_init_cfg, tiny_hrnet_extra,
-                        tiny_hrnet_overrides, tiny_sadi_overrides,
-                        to_cfg_options)
+                        hrnet_init_cfg, tiny_hrnet_extra, tiny_hrnet_overrides,
+                        tiny_sadi_overrides, to_cfg_options)

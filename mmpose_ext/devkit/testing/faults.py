@@ -32,7 +32,10 @@ class InjectNonFiniteHook(Hook):
     """
     priority = 'VERY_HIGH'
 
-    def __init__(self, iters=(), ranks=None, value=float('nan'),
+    def __init__(self,
+                 iters=(),
+                 ranks=None,
+                 value=float('nan'),
                  field='heatmaps'):
         self.iters = set(int(i) for i in iters)
         self.ranks = None if ranks is None else set(ranks)
@@ -62,7 +65,10 @@ class PauseAfterIterHook(Hook):
         self.ready_file = ready_file
         self.seconds = float(seconds)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.iter and get_rank() == 0:
             with open(self.ready_file, 'w') as f:

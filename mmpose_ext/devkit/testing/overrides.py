@@ -75,16 +75,30 @@ def tiny_hrnet_extra(width: int = 8, num_blocks: int = 1) -> Dict:
     """An HRNet ``extra`` dict with branch widths (w, 2w, 4w, 8w)."""
     w = width
     return dict(
-        stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK',
-                    num_blocks=(num_blocks, ), num_channels=(w, )),
-        stage2=dict(num_modules=1, num_branches=2, block='BASIC',
-                    num_blocks=(num_blocks, ) * 2, num_channels=(w, 2 * w)),
-        stage3=dict(num_modules=1, num_branches=3, block='BASIC',
-                    num_blocks=(num_blocks, ) * 3,
-                    num_channels=(w, 2 * w, 4 * w)),
-        stage4=dict(num_modules=1, num_branches=4, block='BASIC',
-                    num_blocks=(num_blocks, ) * 4,
-                    num_channels=(w, 2 * w, 4 * w, 8 * w)))
+        stage1=dict(
+            num_modules=1,
+            num_branches=1,
+            block='BOTTLENECK',
+            num_blocks=(num_blocks, ),
+            num_channels=(w, )),
+        stage2=dict(
+            num_modules=1,
+            num_branches=2,
+            block='BASIC',
+            num_blocks=(num_blocks, ) * 2,
+            num_channels=(w, 2 * w)),
+        stage3=dict(
+            num_modules=1,
+            num_branches=3,
+            block='BASIC',
+            num_blocks=(num_blocks, ) * 3,
+            num_channels=(w, 2 * w, 4 * w)),
+        stage4=dict(
+            num_modules=1,
+            num_branches=4,
+            block='BASIC',
+            num_blocks=(num_blocks, ) * 4,
+            num_channels=(w, 2 * w, 4 * w, 8 * w)))
 
 
 #: the checkpoint the ``cli=True`` tiny overrides point at: never a file

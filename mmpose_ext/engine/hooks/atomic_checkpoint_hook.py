@@ -47,7 +47,6 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
-
 from mmpose.registry import HOOKS
 
 __all__ = ['AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write']
@@ -218,8 +217,8 @@ class AtomicCheckpointHook(CheckpointHook):
         temporaries of a killed save."""
         if self._is_local(self.out_dir):
             if self.file_client_args is not None or (
-                    self.backend_args is not None and
-                    self.backend_args.get('backend') != 'atomic_local'):
+                    self.backend_args is not None
+                    and self.backend_args.get('backend') != 'atomic_local'):
                 raise ValueError(
                     'AtomicCheckpointHook writes local checkpoints itself; '
                     'remove backend_args/file_client_args '
@@ -233,7 +232,8 @@ class AtomicCheckpointHook(CheckpointHook):
                     remove_stale_temporaries(runner.work_dir):
                 print_log(
                     f'Removed the temporary file of an interrupted '
-                    f'checkpoint save: {path}', logger='current')
+                    f'checkpoint save: {path}',
+                    logger='current')
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         """Save, then update the pointer, then delete outdated checkpoints.
@@ -245,9 +245,8 @@ class AtomicCheckpointHook(CheckpointHook):
             return super()._save_checkpoint_with_step(runner, step, meta)
 
         outdated = None
-        if self.max_keep_ckpts > 0 and not (
-                len(self.keep_ckpt_ids) > 0
-                and self.keep_ckpt_ids[-1] == step):
+        if self.max_keep_ckpts > 0 and not (len(self.keep_ckpt_ids) > 0 and
+                                            self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                 outdated = self.keep_ckpt_ids.popleft()
             self.keep_ckpt_ids.append(step)

@@ -7,8 +7,8 @@ from typing import List, Optional
 from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-
 from mmpose.registry import HOOKS
+
 from mmpose_ext.datasets.robust_dataset import BAD_SAMPLES_KEY, SkipBadSamples
 
 __all__ = ['BadSampleHook', 'find_skip_bad_samples']

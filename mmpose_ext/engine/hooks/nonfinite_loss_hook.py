@@ -30,7 +30,6 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
-
 from mmpose.registry import HOOKS, OPTIM_WRAPPERS
 
 __all__ = [
@@ -118,7 +117,9 @@ class NonFiniteSkipMixin:
             self.step(**step_kwargs)
             self.zero_grad(**zero_kwargs)
 
-    def _skip(self, reason: str, zero_kwargs: dict,
+    def _skip(self,
+              reason: str,
+              zero_kwargs: dict,
               counted: bool = False) -> None:
         if not counted:
             # what backward() would have done: keep accumulation windows and

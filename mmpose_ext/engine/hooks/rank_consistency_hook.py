@@ -13,7 +13,6 @@ from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-
 from mmpose.registry import HOOKS
 
 __all__ = ['RankConsistencyHook', 'RankDivergenceError', 'state_digest']
@@ -118,11 +117,13 @@ class RankConsistencyHook(Hook):
                 scalars[name] = float(buf.current())
         buffers = {
             k: v.detach().cpu().double().reshape(-1).tolist()
-            for k, v in state.items()
-            if any(fnmatch.fnmatch(k, p) for p in self.buffer_keys)
+            for k, v in state.items() if any(
+                fnmatch.fnmatch(k, p) for p in self.buffer_keys)
         }
         rec = dict(
-            iter=runner.iter + 1, rank=dist.get_rank(), scalars=scalars,
+            iter=runner.iter + 1,
+            rank=dist.get_rank(),
+            scalars=scalars,
             buffers=buffers)
         if self.check_state:
             # parameters only: MMEngine's DDP wrapper does not broadcast
@@ -152,8 +153,9 @@ class RankConsistencyHook(Hook):
         ref = records[0]
         bad = [
             r['rank'] for r in records[1:]
-            if (r['scalars'], r['buffers'], r.get('digest')) !=
-            (ref['scalars'], ref['buffers'], ref.get('digest'))
+            if (r['scalars'], r['buffers'],
+                r.get('digest')) != (ref['scalars'], ref['buffers'],
+                                     ref.get('digest'))
         ]
         if bad:
             diff = {

@@ -8,8 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import find_latest_checkpoint
-
 from mmpose.registry import HOOKS
+
 from mmpose_ext.models.utils.checked_pretrained import WEIGHTS_FROM_RESUME
 
 __all__ = ['RecipeCheckHook']
@@ -56,8 +56,10 @@ class RecipeCheckHook(Hook):
             for m in model.modules():
                 init = getattr(m, 'init_cfg', None)
                 inits = init if isinstance(init, (list, tuple)) else [init]
-                if any(isinstance(i, dict) and i.get('type') ==
-                       'CheckedPretrained' for i in inits):
+                if any(
+                        isinstance(i, dict)
+                        and i.get('type') == 'CheckedPretrained'
+                        for i in inits):
                     setattr(m, WEIGHTS_FROM_RESUME, True)
 
     @staticmethod
@@ -84,15 +86,14 @@ class RecipeCheckHook(Hook):
         lr = self._lr(runner)
         if scale_cfg.get('enable', False):
             lr_note = (f'auto_scale_lr is enabled, so MMEngine scales the '
-                       f'learning rate linearly by {total}/{recipe}'
-                       + (f' to {lr * total / recipe:g}' if lr else ''))
+                       f'learning rate linearly by {total}/{recipe}' +
+                       (f' to {lr * total / recipe:g}' if lr else ''))
         else:
-            lr_note = ('the learning rate stays at the recipe\'s'
-                       + (f' {lr:g}' if lr else '')
-                       + ' (auto_scale_lr is off)')
+            lr_note = ('the learning rate stays at the recipe\'s' +
+                       (f' {lr:g}' if lr else '') + ' (auto_scale_lr is off)')
         keep = int(recipe) / world
-        keep_note = (f'train_dataloader.batch_size={int(keep)}' if
-                     keep == int(keep) else
+        keep_note = (f'train_dataloader.batch_size={int(keep)}'
+                     if keep == int(keep) else
                      f'a world size that divides {int(recipe)}')
         msg = (f'RecipeCheckHook: this run trains {total} crops per step '
                f'({world} process(es) x train_dataloader.batch_size='

@@ -1,2 +1,2 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-from .torso_pck import TorsoPCKAccuracy  # noqa: F401
+from .torso_pck import TorsoPCKAccuracy

@@ -73,8 +73,8 @@ class TorsoPCKAccuracy(BaseMetric):
             raise ValueError(f'thr must be > 0, got {thr!r}')
         pairs = [tuple(p) for p in torso_pairs]
         if not pairs or any(
-                len(p) != 2 or not all(isinstance(i, int) and i >= 0
-                                       for i in p) for p in pairs):
+                len(p) != 2 or not all(
+                    isinstance(i, int) and i >= 0 for i in p) for p in pairs):
             raise ValueError('torso_pairs must be a non-empty list of '
                              f'(int, int) index pairs, got {torso_pairs!r}')
         self.thr = float(thr)
@@ -102,8 +102,10 @@ class TorsoPCKAccuracy(BaseMetric):
             if vis.ndim == 3:  # (N, K, 2) visibility + weights
                 vis = vis[..., 0]
             self.results.append(
-                dict(pred=pred[..., :2].reshape(-1, *gt_kpts.shape[-2:]),
-                     gt=gt_kpts[..., :2], mask=vis > 0))
+                dict(
+                    pred=pred[..., :2].reshape(-1, *gt_kpts.shape[-2:]),
+                    gt=gt_kpts[..., :2],
+                    mask=vis > 0))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Compute the metrics (see the class docstring)."""

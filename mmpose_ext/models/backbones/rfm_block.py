@@ -114,21 +114,46 @@ class RFMBlock(BaseModule):
         self.dilation = dilation
 
         self.conv1 = ConvModule(
-            in_channels, out_channels, 3, stride=stride, padding=1,
-            bias=False, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+            in_channels,
+            out_channels,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg)
         self.conv2 = ConvModule(
-            out_channels, out_channels, 3, padding=1, bias=False,
-            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=None)
+            out_channels,
+            out_channels,
+            3,
+            padding=1,
+            bias=False,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=None)
         self.dilated = ConvModule(
-            in_channels, out_channels, 3, stride=stride, padding=dilation,
-            dilation=dilation, bias=False, conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg, act_cfg=None) if with_dilated_branch else None
+            in_channels,
+            out_channels,
+            3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=None) if with_dilated_branch else None
         self.se = SqueezeExcitation(out_channels, se_ratio) \
             if with_se else None
         if stride != 1 or in_channels != out_channels:
             self.shortcut = ConvModule(
-                in_channels, out_channels, 1, stride=stride, bias=False,
-                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=None)
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
+                bias=False,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=None)
         else:
             self.shortcut = nn.Identity()
         self.relu = nn.ReLU(inplace=True)

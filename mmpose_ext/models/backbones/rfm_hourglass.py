@@ -27,7 +27,7 @@ from mmpose.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..utils.checks import check_positive_int
+from ..utils.checks import check_choice, check_positive_int
 from .rfm_block import RFMBlock
 
 
@@ -36,17 +36,20 @@ class HourglassOutput(NamedTuple):
     heatmaps: Tuple[Tensor, ...]
     features: Tuple[Tensor, ...]
 
+
 BLOCK_TYPES = ('rfm', 'basic')
 
 
-def make_res_layer(block: str,
-                   num_blocks: int,
-                   in_channels: int,
-                   out_channels: int,
-                   stride: int = 1,
-                   block_cfg: Optional[dict] = None,
-                   conv_cfg: Optional[dict] = None,
-                   norm_cfg: dict = dict(type='BN')) -> nn.Sequential:
+def make_res_layer(
+    block: str,
+    num_blocks: int,
+    in_channels: int,
+    out_channels: int,
+    stride: int = 1,
+    block_cfg: Optional[dict] = None,
+    conv_cfg: Optional[dict] = None,
+    norm_cfg: dict = dict(type='BN')
+) -> nn.Sequential:
     """A stack of ``num_blocks`` residual blocks; the first changes channels
     and applies the stride.
 
@@ -63,8 +66,7 @@ def make_res_layer(block: str,
         conv_cfg (dict, optional): Conv layer config.
         norm_cfg (dict): Norm layer config.
     """
-    if block not in BLOCK_TYPES:
-        raise ValueError(f'block must be one of {BLOCK_TYPES}, got {block!r}')
+    check_choice('block', block, BLOCK_TYPES)
     check_positive_int('num_blocks (stage_blocks entry)', num_blocks)
     layers = []
     for i in range(num_blocks):
@@ -72,18 +74,28 @@ def make_res_layer(block: str,
         s = stride if i == 0 else 1
         if block == 'rfm':
             layers.append(
-                RFMBlock(cin, out_channels, stride=s, conv_cfg=conv_cfg,
-                         norm_cfg=norm_cfg, **(block_cfg or {})))
+                RFMBlock(
+                    cin,
+                    out_channels,
+                    stride=s,
+                    conv_cfg=conv_cfg,
+                    norm_cfg=norm_cfg,
+                    **(block_cfg or {})))
         else:
             downsample = None
             if s != 1 or cin != out_channels:
                 downsample = nn.Sequential(
-                    build_conv_layer(conv_cfg, cin, out_channels, 1,
-                                     stride=s, bias=False),
+                    build_conv_layer(
+                        conv_cfg, cin, out_channels, 1, stride=s, bias=False),
                     build_norm_layer(norm_cfg, out_channels)[1])
             layers.append(
-                BasicBlock(cin, out_channels, stride=s, downsample=downsample,
-                           conv_cfg=conv_cfg, norm_cfg=norm_cfg))
+                BasicBlock(
+                    cin,
+                    out_channels,
+                    stride=s,
+                    downsample=downsample,
+                    conv_cfg=conv_cfg,
+                    norm_cfg=norm_cfg))
     return nn.Sequential(*layers)
 
 
@@ -128,9 +140,8 @@ class RFMHourglassModule(BaseModule):
         self.low1 = make_res_layer(block, cur_b, cur_c, next_c, stride=2, **kw)
         if depth > 1:
             self.low2 = RFMHourglassModule(depth - 1, stage_channels[1:],
-                                           stage_blocks[1:], block,
-                                           block_cfg, conv_cfg, norm_cfg,
-                                           upsample_mode)
+                                           stage_blocks[1:], block, block_cfg,
+                                           conv_cfg, norm_cfg, upsample_mode)
         else:
             self.low2 = make_res_layer(block, next_b, next_c, next_c, **kw)
         self.low3 = make_res_layer(block, cur_b, next_c, cur_c, **kw)
@@ -209,17 +220,17 @@ class RFMHourglassNet(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg=[
                      dict(type='Normal', std=0.001, layer=['Conv2d']),
-                     dict(type='Constant', val=1,
-                          layer=['_BatchNorm', 'GroupNorm'])
+                     dict(
+                         type='Constant',
+                         val=1,
+                         layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
         check_positive_int('num_keypoints', num_keypoints)
         check_positive_int('num_stacks', num_stacks)
         check_positive_int('downsample_times', downsample_times)
         check_positive_int('stem_channels', stem_channels)
-        if block not in BLOCK_TYPES:
-            raise ValueError(
-                f'block must be one of {BLOCK_TYPES}, got {block!r}')
+        check_choice('block', block, BLOCK_TYPES)
         stage_channels = tuple(stage_channels)
         stage_blocks = tuple(stage_blocks)
         if len(stage_channels) != downsample_times + 1:
@@ -256,10 +267,17 @@ class RFMHourglassNet(BaseBackbone):
         c0 = stage_channels[0]
 
         self.stem = nn.Sequential(
-            ConvModule(3, stem_channels, 7, stride=2, padding=3, bias=False,
-                       conv_cfg=conv_cfg, norm_cfg=norm_cfg),
-            make_res_layer(block, 1, stem_channels, stem_channels, stride=2,
-                           **kw),
+            ConvModule(
+                3,
+                stem_channels,
+                7,
+                stride=2,
+                padding=3,
+                bias=False,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg),
+            make_res_layer(
+                block, 1, stem_channels, stem_channels, stride=2, **kw),
             make_res_layer(block, 1, stem_channels, c0, **kw))
         self.hourglass_modules = nn.ModuleList([
             RFMHourglassModule(downsample_times, stage_channels, stage_blocks,

@@ -7,11 +7,12 @@ from typing import List, Optional, Sequence, Tuple
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule, ModuleDict
-from torch import Tensor
-
 from mmpose.models.backbones import HRNet
 from mmpose.models.backbones.resnet import get_expansion
 from mmpose.registry import MODELS
+from torch import Tensor
+
+from ..utils.checks import check_choice
 
 
 class SGHRNetOutput(tuple):
@@ -87,7 +88,8 @@ class SegmentationGuidedModule(BaseModule):
             raise ValueError(f'init_prob must be in (0, 1), got {init_prob!r}')
         if init_cfg is None:
             init_cfg = dict(
-                type='Normal', std=0.001,
+                type='Normal',
+                std=0.001,
                 bias=math.log(init_prob / (1 - init_prob)),
                 override=dict(name='conv2'))
         super().__init__(init_cfg=init_cfg)
@@ -220,15 +222,13 @@ class SGHRNet(HRNet):
         except (TypeError, ValueError):
             raise ValueError('sgm_stages must be a sequence of stage numbers '
                              f'among 2, 3, 4, got {sgm_stages!r}') from None
-        if any(s not in (2, 3, 4) for s in stages) or len(set(stages)) != len(
-                stages):
+        if any(s not in (2, 3, 4)
+               for s in stages) or len(set(stages)) != len(stages):
             raise ValueError('sgm_stages must hold distinct stage numbers '
                              f'among 2, 3, 4, got {sgm_stages!r}')
-        if sgm_position not in self._positions:
-            raise ValueError(f'sgm_position must be one of '
-                             f'{self._positions}, got {sgm_position!r}')
-        if sgm_mid_channels is not None and not (
-                isinstance(sgm_mid_channels, int) and sgm_mid_channels > 0):
+        check_choice('sgm_position', sgm_position, self._positions)
+        if sgm_mid_channels is not None and not (isinstance(
+                sgm_mid_channels, int) and sgm_mid_channels > 0):
             raise ValueError('sgm_mid_channels must be a positive int or '
                              f'None, got {sgm_mid_channels!r}')
 
@@ -363,21 +363,14 @@ class SGHRNet(HRNet):
                 x_list.append(x)
         y_list = self._run_stage(2, x_list, seg_logits)
 
-        x_list = []
-        for i in range(self.stage3_cfg['num_branches']):
-            if self.transition2[i] is not None:
-                x_list.append(self.transition2[i](y_list[-1]))
-            else:
-                x_list.append(y_list[i])
-        y_list = self._run_stage(3, x_list, seg_logits)
-
-        x_list = []
-        for i in range(self.stage4_cfg['num_branches']):
-            if self.transition3[i] is not None:
-                x_list.append(self.transition3[i](y_list[-1]))
-            else:
-                x_list.append(y_list[i])
-        y_list = self._run_stage(4, x_list, seg_logits)
+        # HRNet's transitions: kept branches pass, a new one branches off
+        # the lowest resolution
+        for stage, trans in ((3, self.transition2), (4, self.transition3)):
+            x_list = [
+                y_list[i] if t is None else t(y_list[-1])
+                for i, t in enumerate(trans)
+            ]
+            y_list = self._run_stage(stage, x_list, seg_logits)
 
         if self.final_sgm:
             y_list = list(y_list)

@@ -1,2 +1,2 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-from .channels_last import ChannelsLastPoseDataPreprocessor  # noqa: F401
+from .channels_last import ChannelsLastPoseDataPreprocessor

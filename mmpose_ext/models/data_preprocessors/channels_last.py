@@ -41,8 +41,8 @@ class ChannelsLastPoseDataPreprocessor(PoseDataPreprocessor):
 
     def __init__(self, devices: Sequence[str] = ('cpu', ), **kwargs):
         super().__init__(**kwargs)
-        if isinstance(devices, str) or not all(
-                isinstance(d, str) for d in devices):
+        if isinstance(devices,
+                      str) or not all(isinstance(d, str) for d in devices):
             raise ValueError('devices must be a sequence of device types '
                              f"such as ('cpu', 'cuda'), got {devices!r}")
         self.devices = tuple(devices)

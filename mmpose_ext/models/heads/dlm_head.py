@@ -3,27 +3,19 @@
 
 From the SFM's pooled vector the head regresses, per keypoint, a mean mu and
 a scale sigma, and learns the residual distribution with a RealNVP flow,
-exactly as RLE (Li et al., ICCV 2021): the SADI-Net paper's eq. 4 is RLE's
-likelihood, and where the paper is vague this follows RLE's code (MMPose's
-port, ``RLELoss``). From that distribution it renders a learnable heatmap
-H_dlm of the size of the backbone's heatmaps H_rfm (eq. 5). The loss::
+exactly as RLE (Li et al., ICCV 2021; the paper's eq. 4 is RLE's likelihood,
+computed by MMPose's ``RLELoss``). From that distribution a registered
+renderer (``renderer=dict(type=...)``) draws a heatmap H_dlm of the size of
+the backbone's H_rfm (eq. 5). The loss::
 
     L = sum_stacks MSE(H_rfm_s, H_gt)                     (L_rfm, eq. 6)
         + rle_weight * RLE-NLL(x_gt | mu, sigma, flow)    (eq. 4, RLELoss)
         + lambda_dlm * MSE(H_dlm(mu, sg(sigma)), H_gt)    (L_dlm, eq. 7)
 
-* The likelihood trains mu and sigma from ANY starting point: it pulls mu
-  toward the truth wherever it is and makes sigma the residual's scale.
-  The heatmap MSE alone gives mu a gradient only where the rendered and
-  target blobs overlap, and minimising it shrinks sigma and pushes mu to an
-  edge (measured: 49 -> 1378 px on real MPII crops).
-* L_dlm renders with sigma detached (``sg``), so sigma keeps the
-  likelihood's meaning in every renderer, and takes mu's gradient from the
-  target overlap only (``squared_error`` of the renderer): it refines mu and
-  shapes the flow, never pushes mu toward an edge.
-* H_dlm is drawn by a registered renderer (``renderer=dict(type=...)``,
-  :mod:`mmpose_ext.models.utils.flow_heatmap_renderer`) from the same
-  ``Q(z) G(z)`` the likelihood scores (Q: the RLE loss's ``q_distribution``).
+The likelihood trains mu from any starting point and makes sigma the
+residual's scale; L_dlm (sigma detached, ``sg``; mu's gradient from the
+target overlap only) refines mu and shapes the flow. The heatmap MSE alone
+would shrink sigma and push mu to an edge (docs/sadi_net.md, "DLM").
 
 Inputs: ``feats`` is an :class:`SFMOutput` (``heatmaps``: per-stack H_rfm
 (B, K, H, W), the last is final; ``pooled``: (B, C)) or, without a neck, the
@@ -46,6 +38,7 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
 from torch import Tensor, nn
 
 from ..necks.sfm import SFMOutput
+from ..utils.checks import check_choice, check_non_negative, check_positive_int
 from ..utils.flow_heatmap_renderer import blur_to_label
 from .interface import TopdownHeadInterface, flip_merge
 
@@ -68,15 +61,11 @@ class DLMHead(TopdownHeadInterface, BaseHead):
         dlm_target (str): L_dlm's target: ``'gt'`` (H_gt) or ``'rfm'`` (the
             final H_rfm, a soft target). Defaults to ``'gt'``.
         rle_weight (float): Weight of the likelihood (``loss_rle``); 0 turns
-            it off, and then nothing trains mu from afar or sigma at all (an
-            ablation). Defaults to 1e-7. The DLM's own parameters (SFM, fc,
-            flow) learn at Adam's pace at any scale; the weights set how hard
-            the DLM pulls on the hourglass it shares with H_rfm: at the
-            defaults, at initialisation, the likelihood's gradient on the
-            hourglass is about L_rfm's (1.4x at full size, 0.3x at the
-            learning benchmark's width) and L_dlm's 1e-3 of it, and
-            lambda / rle_weight = 100 keeps the likelihood in charge of mu
-            (docs/sadi_net.md, "Loss weights").
+            it off (an ablation: nothing then trains mu from afar or sigma).
+            Defaults to 1e-7. The weights set how hard the DLM pulls on the
+            shared hourglass: at these defaults, at initialisation, the
+            likelihood's gradient there is about L_rfm's and L_dlm's 1e-3 of
+            it (docs/sadi_net.md, "Loss weights").
         loss (dict): Heatmap loss of L_rfm and L_dlm. Defaults to
             ``KeypointMSELoss(use_target_weight=True)``.
         loss_rle (dict): MMPose's ``RLELoss``, whose ``flow_model``
@@ -114,7 +103,8 @@ class DLMHead(TopdownHeadInterface, BaseHead):
                  loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
                  loss_rle: ConfigType = dict(
-                     type='RLELoss', use_target_weight=True,
+                     type='RLELoss',
+                     use_target_weight=True,
                      q_distribution='gaussian'),
                  renderer: ConfigType = dict(type='FlowLatticeRenderer'),
                  init_sigma: float = 0.05,
@@ -123,19 +113,12 @@ class DLMHead(TopdownHeadInterface, BaseHead):
                  regression_decoder: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         super().__init__(init_cfg)
-        if not isinstance(num_keypoints, int) or num_keypoints < 1:
-            raise ValueError(
-                f'num_keypoints must be an int >= 1, got {num_keypoints!r}')
-        if with_dlm and (not isinstance(in_channels, int) or in_channels < 1):
-            raise ValueError(
-                f'in_channels must be an int >= 1, got {in_channels!r}')
-        for name, value in (('lambda_dlm', lambda_dlm),
-                            ('rle_weight', rle_weight)):
-            if not value >= 0:
-                raise ValueError(f'{name} must be >= 0, got {value!r}')
-        if dlm_target not in DLM_TARGETS:
-            raise ValueError(
-                f'dlm_target must be one of {DLM_TARGETS}, got {dlm_target!r}')
+        check_positive_int('num_keypoints', num_keypoints)
+        if with_dlm:
+            check_positive_int('in_channels', in_channels)
+        check_non_negative('lambda_dlm', lambda_dlm)
+        check_non_negative('rle_weight', rle_weight)
+        check_choice('dlm_target', dlm_target, DLM_TARGETS)
         if not 0 < init_sigma < 1:
             raise ValueError(f'init_sigma must be in (0, 1), got {init_sigma}')
         self._check_predict_mode(predict_from, with_dlm)
@@ -182,9 +165,7 @@ class DLMHead(TopdownHeadInterface, BaseHead):
 
     @staticmethod
     def _check_predict_mode(mode: str, with_dlm: bool) -> None:
-        if mode not in PREDICT_MODES:
-            raise ValueError(
-                f'predict_from must be one of {PREDICT_MODES}, got {mode!r}')
+        check_choice('predict_from', mode, PREDICT_MODES)
         if mode != 'heatmap' and not with_dlm:
             raise ValueError(
                 f'predict_from={mode!r} needs the DLM (with_dlm=True)')
@@ -209,8 +190,9 @@ class DLMHead(TopdownHeadInterface, BaseHead):
     def uses_neck_output(self, test_cfg: ConfigType = {}) -> bool:
         return self.with_dlm and self._mode(test_cfg) != 'heatmap'
 
-    def extra_maps(self, feats, test_cfg: ConfigType = {}
-                   ) -> Dict[str, Tensor]:
+    def extra_maps(self,
+                   feats,
+                   test_cfg: ConfigType = {}) -> Dict[str, Tensor]:
         """``h_rfm`` (B, S, K, H, W) of every stack and, with the DLM,
         ``h_dlm`` (B, K, H, W) rendered at the regressed mu and sigma."""
         out = dict(h_rfm=torch.stack(list(feats.heatmaps), 1))
@@ -257,26 +239,11 @@ class DLMHead(TopdownHeadInterface, BaseHead):
     # -------------------------------------------------------------- losses
     def dlm_loss(self, mu: Tensor, sigma: Tensor, target: Tensor,
                  target_weights: Tensor) -> Tensor:
-        """``loss(H_dlm, target, target_weights)`` without lambda; with
-        MMPose's ``KeypointMSELoss`` computed from the renderer's window,
-        mu's gradient from the target overlap only
-        (``renderer.squared_error``).
-
-        Args:
-            mu, sigma (Tensor): (B, K, 2).
-            target (Tensor): (B, K, H, W).
-            target_weights (Tensor): (B, K).
-        """
-        lm = self.loss_module
-        if type(lm).__name__ != 'KeypointMSELoss':
-            return lm(self.render(mu, sigma, target.shape[-2:]), target,
-                      target_weights)
-        per_map = self.renderer.squared_error(self.flow, mu, sigma, target)
-        weights = target_weights.to(per_map.dtype)
-        if lm.skip_empty_channel:
-            weights = weights * (target.flatten(2) != 0).any(-1).to(
-                per_map.dtype)
-        return (per_map * weights).sum() / target.numel() * lm.loss_weight
+        """L_dlm without lambda: ``loss(H_dlm, target, target_weights)``,
+        mu, sigma (B, K, 2), target (B, K, H, W), weights (B, K); see
+        ``renderer.heatmap_loss``."""
+        return self.renderer.heatmap_loss(self.flow, mu, sigma, target,
+                                          target_weights, self.loss_module)
 
     def loss(self,
              feats,
@@ -293,8 +260,10 @@ class DLMHead(TopdownHeadInterface, BaseHead):
         if weights.dim() == 3:  # list-of-codecs form: (B, L, K)
             weights = weights[:, 0]
 
-        losses = dict(loss_kpt=sum(
-            self.loss_module(h, gt_heatmaps, weights) for h in stack_heatmaps))
+        losses = dict(
+            loss_kpt=sum(
+                self.loss_module(h, gt_heatmaps, weights)
+                for h in stack_heatmaps))
         if self.with_dlm and (self.lambda_dlm > 0 or self.rle_weight > 0):
             mu, raw_sigma = self._regress_raw(feats)
             if self.rle_weight > 0:
@@ -315,7 +284,8 @@ class DLMHead(TopdownHeadInterface, BaseHead):
                 target = gt_heatmaps if self.dlm_target == 'gt' \
                     else stack_heatmaps[-1]
                 losses['loss_dlm'] = self.lambda_dlm * self.dlm_loss(
-                    mu, raw_sigma.detach().sigmoid(), target, weights)
+                    mu,
+                    raw_sigma.detach().sigmoid(), target, weights)
 
         if train_cfg.get('compute_acc', True):
             _, avg_acc, _ = pose_pck_accuracy(
@@ -334,8 +304,9 @@ class DLMHead(TopdownHeadInterface, BaseHead):
         def average(feats):
             h_rfm = self.forward(feats)
             mu, sigma = self.regress(feats)
-            return 0.5 * (h_rfm + self.expected_target_heatmaps(
-                mu, sigma, h_rfm.shape[-2:]))
+            return 0.5 * (
+                h_rfm +
+                self.expected_target_heatmaps(mu, sigma, h_rfm.shape[-2:]))
 
         return average
 
@@ -349,8 +320,8 @@ class DLMHead(TopdownHeadInterface, BaseHead):
         if mode == 'regression':
             raise ValueError("predict_heatmaps needs predict_from 'heatmap' "
                              "or 'average', got 'regression'")
-        return flip_merge(self._heatmap_view(mode), feats, batch_data_samples,
-                          test_cfg)
+        return flip_merge(
+            self._heatmap_view(mode), feats, batch_data_samples, test_cfg)
 
     def predict_coordinates(self,
                             feats,
@@ -360,8 +331,12 @@ class DLMHead(TopdownHeadInterface, BaseHead):
         normalised x, y and sigma_x, sigma_y."""
         if not self.with_dlm:
             raise ValueError('predict_coordinates needs with_dlm=True')
-        return flip_merge(lambda f: torch.cat(self.regress(f), -1), feats,
-                          batch_data_samples, test_cfg, coords=True)
+        return flip_merge(
+            lambda f: torch.cat(self.regress(f), -1),
+            feats,
+            batch_data_samples,
+            test_cfg,
+            coords=True)
 
     def predict(self,
                 feats,

@@ -94,7 +94,9 @@ class TopdownHeadInterface:
         """``'heatmap'`` or ``'coordinate'``: what ``predict`` decodes."""
         return 'heatmap'
 
-    def predict_heatmaps(self, feats, batch_data_samples: OptSampleList,
+    def predict_heatmaps(self,
+                         feats,
+                         batch_data_samples: OptSampleList,
                          test_cfg: ConfigType = {}) -> Tensor:
         """The heatmaps ``predict`` decodes, flip-merged, (B, K, H, W)."""
         return flip_merge(self._final_heatmaps, feats, batch_data_samples,
@@ -113,8 +115,9 @@ class TopdownHeadInterface:
         skip the neck otherwise)."""
         return True
 
-    def extra_maps(self, feats, test_cfg: ConfigType = {}
-                   ) -> Dict[str, Tensor]:
+    def extra_maps(self,
+                   feats,
+                   test_cfg: ConfigType = {}) -> Dict[str, Tensor]:
         """Model-specific maps of one forward (no flip), each (B, ...), for
         figures. None by default."""
         return {}

@@ -172,7 +172,8 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
         """The SGM segmentation probabilities, (B, N, H, W)."""
         return self._seg_logits(feats).sigmoid()
 
-    def extra_maps(self, feats: SGHRNetOutput,
+    def extra_maps(self,
+                   feats: SGHRNetOutput,
                    test_cfg: ConfigType = {}) -> Dict[str, Tensor]:
         """``seg_maps``: the SGM probabilities (B, N, H, W)."""
         return dict(seg_maps=self.seg_maps(feats))
@@ -210,9 +211,12 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
         # flip-merged as the heatmaps (same resolution); each map is its
         # own mirror image: no channel swap
         one = feats[0] if test_cfg.get('flip_test', False) else feats
-        seg = flip_merge(self.seg_maps, feats, batch_data_samples,
-                         dict(test_cfg, flip_mode='heatmap'),
-                         flip_indices=list(range(len(one.seg_logits))))
+        seg = flip_merge(
+            self.seg_maps,
+            feats,
+            batch_data_samples,
+            dict(test_cfg, flip_mode='heatmap'),
+            flip_indices=list(range(len(one.seg_logits))))
 
         if isinstance(preds, tuple):
             preds, pred_fields = preds
@@ -242,8 +246,9 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
             (with ``compute_acc``) ``acc_pose``.
         """
         seg_logits = self._seg_logits(feats)  # (B, N, H, W)
-        gt_seg = torch.stack([d.gt_fields.seg_masks
-                              for d in batch_data_samples])  # (B, 1, H, W)
+        gt_seg = torch.stack([
+            d.gt_fields.seg_masks for d in batch_data_samples
+        ])  # (B, 1, H, W)
         if gt_seg.shape[-2:] != seg_logits.shape[-2:] or gt_seg.shape[1] != 1:
             raise ValueError(
                 f'segmentation maps {tuple(seg_logits.shape)} and target '
@@ -254,7 +259,8 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
         # HeatmapHead.loss: L_key (mean-reduced MSE) and acc_pose
         losses = super().loss(feats, batch_data_samples, train_cfg)
         bce = self.seg_loss_module(
-            seg_logits, gt_seg.to(seg_logits.dtype).expand_as(seg_logits))
+            seg_logits,
+            gt_seg.to(seg_logits.dtype).expand_as(seg_logits))
         if bce.shape != seg_logits.shape:
             raise ValueError('loss_seg must return element-wise losses; got '
                              f'shape {tuple(bce.shape)} for inputs of shape '

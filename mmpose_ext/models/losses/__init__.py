@@ -1,2 +1,2 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-from .dwa import DWAMultiTaskLoss  # noqa: F401
+from .dwa import DWAMultiTaskLoss

@@ -13,9 +13,8 @@ import torch
 import torch.nn as nn
 from mmengine import dist
 from mmengine.logging import MessageHub, print_log
-from torch import Tensor
-
 from mmpose.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -195,7 +194,8 @@ class DWAMultiTaskLoss(nn.Module):
         """
         if int(self.num_history) < 2:
             return torch.ones(
-                self.num_tasks, dtype=torch.float32,
+                self.num_tasks,
+                dtype=torch.float32,
                 device=self.history.device)
         prev, prev2 = self.history[0], self.history[1]
         ratio = prev / prev2  # both > 0: only such values enter the history

@@ -1,2 +1,2 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-from .sfm import SpatialFusionModule  # noqa: F401
+from .sfm import SpatialFusionModule

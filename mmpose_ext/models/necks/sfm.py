@@ -39,7 +39,7 @@ from mmpose.registry import MODELS
 from torch import Tensor, nn
 
 from ..backbones.rfm_hourglass import HourglassOutput
-from ..utils.checks import check_positive_int
+from ..utils.checks import check_choice, check_positive_int
 
 
 class SFMOutput(NamedTuple):
@@ -47,6 +47,7 @@ class SFMOutput(NamedTuple):
     heatmaps (B, K, H, W), unchanged, and the pooled vector (B, C)."""
     heatmaps: Tuple[Tensor, ...]
     pooled: Tensor
+
 
 SOFTMAX_DIMS = {'h': 2, 'w': 3, 'hw': (2, 3), 'c': 1}
 
@@ -95,8 +96,10 @@ class SpatialFusionModule(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  init_cfg=[
                      dict(type='Kaiming', layer='Conv2d'),
-                     dict(type='Constant', val=1,
-                          layer=['_BatchNorm', 'GroupNorm'])
+                     dict(
+                         type='Constant',
+                         val=1,
+                         layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
         in_channels = tuple(in_channels)
@@ -114,10 +117,7 @@ class SpatialFusionModule(BaseModule):
             check_positive_int('head_channels entry', c)
         check_positive_int('fuse_channels', fuse_channels)
         check_positive_int('out_channels', out_channels)
-        if local_softmax_dim not in SOFTMAX_DIMS:
-            raise ValueError(
-                f'local_softmax_dim must be one of {tuple(SOFTMAX_DIMS)}, '
-                f'got {local_softmax_dim!r}')
+        check_choice('local_softmax_dim', local_softmax_dim, SOFTMAX_DIMS)
         self.in_channels = in_channels
         self.num_scales = len(in_channels)
         self.with_global_attn = with_global_attn
@@ -128,16 +128,13 @@ class SpatialFusionModule(BaseModule):
         kw = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
 
         if with_global_attn:
-            self.laterals = nn.ModuleList([
-                ConvModule(c, fuse_channels, 1, **kw) for c in in_channels
-            ])
+            self.laterals = nn.ModuleList(
+                [ConvModule(c, fuse_channels, 1, **kw) for c in in_channels])
             self.score_convs = nn.ModuleList([
-                nn.Conv2d(fuse_channels, 1, 3, padding=1)
-                for _ in in_channels
+                nn.Conv2d(fuse_channels, 1, 3, padding=1) for _ in in_channels
             ])
-            self.redistribute = nn.ModuleList([
-                ConvModule(fuse_channels, c, 1, **kw) for c in in_channels
-            ])
+            self.redistribute = nn.ModuleList(
+                [ConvModule(fuse_channels, c, 1, **kw) for c in in_channels])
 
         self.incre_modules = nn.ModuleList()
         for c, h in zip(in_channels, head_channels):
@@ -146,8 +143,13 @@ class SpatialFusionModule(BaseModule):
             self.incre_modules.append(
                 Bottleneck(c, h, expansion=4, downsample=downsample, **kw))
         self.downsample_modules = nn.ModuleList([
-            ConvModule(head_channels[i], head_channels[i + 1], 3, stride=2,
-                       padding=1, **kw) for i in range(self.num_scales - 1)
+            ConvModule(
+                head_channels[i],
+                head_channels[i + 1],
+                3,
+                stride=2,
+                padding=1,
+                **kw) for i in range(self.num_scales - 1)
         ])
         self.final_layer = ConvModule(head_channels[-1], out_channels, 1, **kw)
 

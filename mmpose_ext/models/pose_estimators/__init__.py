@@ -1,2 +1,2 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-from .multiscale_topdown import MultiScaleTopdownPoseEstimator  # noqa: F401
+from .multiscale_topdown import MultiScaleTopdownPoseEstimator

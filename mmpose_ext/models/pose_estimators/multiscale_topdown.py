@@ -137,8 +137,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
 
     # ------------------------------------------------------------- helpers
     def _ms_cfg(self) -> dict:
-        cfg = dict(scales=(1.0, ), mode='resize', size_divisor=32,
-                   merge='auto')
+        cfg = dict(
+            scales=(1.0, ), mode='resize', size_divisor=32, merge='auto')
         cfg.update(self.test_cfg.get('multiscale_test') or {})
         self._check_multiscale_cfg(cfg)
         return cfg
@@ -157,8 +157,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         return inputs.new_zeros(1, inputs.shape[1], 1, 1)
 
     @staticmethod
-    def _pyramid_sizes(hw: Sequence[int], s: float, cfg: dict
-                       ) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    def _pyramid_sizes(hw: Sequence[int], s: float,
+                       cfg: dict) -> Tuple[Tuple[int, int], Tuple[int, int]]:
         """Network input geometry of scale ``s`` for a crop of size ``hw``.
 
         Args:
@@ -232,7 +232,10 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         grid = F.affine_grid(
             theta.expand(b, 2, 3), list(inputs.shape), align_corners=True)
         return F.grid_sample(
-            inputs - pad, grid, mode='bilinear', padding_mode='zeros',
+            inputs - pad,
+            grid,
+            mode='bilinear',
+            padding_mode='zeros',
             align_corners=True) + pad, in_hw
 
     @staticmethod
@@ -242,8 +245,9 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         is the network input (w, h) of a scale (the head flips coordinates
         about that width); the caller's samples are left untouched."""
         size = (int(input_hw[1]), int(input_hw[0]))
-        if all(tuple(ds.metainfo.get('input_size', ())) == size
-               for ds in data_samples):
+        if all(
+                tuple(ds.metainfo.get('input_size', ())) == size
+                for ds in data_samples):
             return data_samples
         return [
             ds.new(metainfo=dict(ds.metainfo, input_size=size))
@@ -255,8 +259,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         use the neck's output at test time (``DLMHead`` predicting from
         H_rfm: the SFM only feeds the DLM). The head's inputs are otherwise
         identical (the SFM passes the backbone's heatmaps through)."""
-        if self.with_neck and not as_topdown_head(
-                self.head).uses_neck_output(self.test_cfg):
+        if self.with_neck and not as_topdown_head(self.head).uses_neck_output(
+                self.test_cfg):
             return self.backbone(inputs)
         return self.extract_feat(inputs)
 
@@ -271,8 +275,10 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
             feats, data_samples, self.test_cfg)
 
     @staticmethod
-    def _heatmaps_to_base(heatmaps: Tensor, affine: Affine,
-                          in_hw: Sequence[int], resized_hw: Sequence[int],
+    def _heatmaps_to_base(heatmaps: Tensor,
+                          affine: Affine,
+                          in_hw: Sequence[int],
+                          resized_hw: Sequence[int],
                           padded_hw: Sequence[int],
                           base_hm: Sequence[int],
                           full_cover: bool = False) -> Tuple[Tensor, Tensor]:
@@ -316,8 +322,7 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
             # cells u with u * st1 < resized, i.e. ceil(resized * n1 / Hp)
             n_in = min(n1, -(-resized_hw[axis] * n1 // padded_hw[axis]))
             a, b = affine[i]
-            u = torch.arange(n0, dtype=heatmaps.dtype,
-                             device=heatmaps.device)
+            u = torch.arange(n0, dtype=heatmaps.dtype, device=heatmaps.device)
             u1 = (a * (u * st0) + b) / st1
             coords.append(2 * u1 / max(n_in - 1, 1) - 1)
             inside.append((u1 >= -0.5) & (u1 <= n_in - 0.5))
@@ -329,7 +334,10 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
             -1)
         grid = grid[None].expand(heatmaps.shape[0], -1, -1, -1)
         out = F.grid_sample(
-            heatmaps, grid, mode='bilinear', padding_mode='border',
+            heatmaps,
+            grid,
+            mode='bilinear',
+            padding_mode='border',
             align_corners=True)
         if full_cover:
             return out, out.new_ones(1, 1, *base_hm)
@@ -358,8 +366,8 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         out[..., :2] = (scaled - b) / a
         return out
 
-    def _keypoint_factor(self, padded_hw: Sequence[int]
-                         ) -> Tuple[float, float]:
+    def _keypoint_factor(self,
+                         padded_hw: Sequence[int]) -> Tuple[float, float]:
         """(x, y) factors from a scale's decoded keypoints to pixels of its
         network input (Hp, Wp).
 
@@ -370,8 +378,7 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         codecs (heatmaps, SimCC) already decode to input pixels of the image
         the head saw (index times a fixed stride): the factor is 1.
         """
-        decoder = as_topdown_head(self.head).coordinate_decoder(
-            self.test_cfg)
+        decoder = as_topdown_head(self.head).coordinate_decoder(self.test_cfg)
         if isinstance(decoder, NORMALISED_CODECS):
             w, h = decoder.input_size
             return padded_hw[1] / w, padded_hw[0] / h
@@ -419,15 +426,20 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
                 feats, samples, affine, resized, padded = run(s)
                 hm = self._head_heatmaps(feats, samples)
                 hm, mask = self._heatmaps_to_base(
-                    hm, affine, in_hw, resized, padded, base_hm,
+                    hm,
+                    affine,
+                    in_hw,
+                    resized,
+                    padded,
+                    base_hm,
                     full_cover=cfg['mode'] == 'resize')
                 merged.append(hm * mask)
                 masks.append(mask)
             if len(merged) == 1:
                 heatmaps = merged[0]
             else:  # mean over the scales that cover each pixel
-                heatmaps = torch.stack(merged).sum(0) / torch.stack(
-                    masks).sum(0).clamp(min=1)
+                heatmaps = torch.stack(merged).sum(0) / torch.stack(masks).sum(
+                    0).clamp(min=1)
             batch_pred_instances = self.head.decode(heatmaps)
             if self.test_cfg.get('output_heatmaps', False):
                 batch_pred_fields = [

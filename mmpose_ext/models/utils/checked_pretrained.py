@@ -131,17 +131,20 @@ class CheckedPretrainedInit(PretrainedInit):
             print_log(
                 f'{type(module).__name__}: weights come from the resumed '
                 f'checkpoint; the pretrained file {self.checkpoint} is not '
-                'read', logger='current')
+                'read',
+                logger='current')
             self._random_init(module)
             return
         try:
             if self.prefix is None:
                 weights = _load_checkpoint(
-                    self.checkpoint, map_location=self.map_location,
+                    self.checkpoint,
+                    map_location=self.map_location,
                     logger='current')
             else:
                 weights = _load_checkpoint_with_prefix(
-                    self.prefix, self.checkpoint,
+                    self.prefix,
+                    self.checkpoint,
                     map_location=self.map_location)
         except _UNREADABLE as e:
             self._unavailable(module, e)
@@ -154,8 +157,8 @@ class CheckedPretrainedInit(PretrainedInit):
                 child.init_weights()
         print_log(f'load model from: {self.checkpoint}', logger='current')
         if self.prefix is None:
-            _load_checkpoint_to_model(module, weights, strict=False,
-                                      logger='current')
+            _load_checkpoint_to_model(
+                module, weights, strict=False, logger='current')
         else:
             load_state_dict(module, weights, strict=False, logger='current')
 
@@ -180,7 +183,8 @@ class CheckedPretrainedInit(PretrainedInit):
             'allow_random_init=True, so it starts from its own random '
             f'initialisation ({self._fallback_cfg(module)}). Results will '
             'differ from a pretrained run.',
-            logger='current', level=logging.WARNING)
+            logger='current',
+            level=logging.WARNING)
         self._random_init(module)
 
     def _fallback_cfg(self, module: nn.Module):

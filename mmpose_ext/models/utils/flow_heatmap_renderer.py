@@ -110,9 +110,9 @@ class BaseDensityRenderer(nn.Module):
         out.scatter_(2, index, values.flatten(2))
         return out.view(b, k, h, w)
 
-    def windowed(self, flow: Optional[nn.Module], mu: Tensor, sigma: Tensor,
-                 heatmap_size: Tuple[int, int]
-                 ) -> Tuple[Tensor, Optional[Tensor]]:
+    def windowed(
+            self, flow: Optional[nn.Module], mu: Tensor, sigma: Tensor,
+            heatmap_size: Tuple[int, int]) -> Tuple[Tensor, Optional[Tensor]]:
         """Render the window around mu (or the whole map).
 
         Returns:
@@ -136,8 +136,7 @@ class BaseDensityRenderer(nn.Module):
             px, py = px.expand(b, k, w), py.expand(b, k, h)
         else:  # a P x P window (P = 2 half + 1) around round(mu), moved
             # inside the map: it still covers every pixel within R sigmas
-            offs = torch.arange(2 * half + 1, device=mu.device,
-                                dtype=mu.dtype)
+            offs = torch.arange(2 * half + 1, device=mu.device, dtype=mu.dtype)
             with torch.no_grad():
                 start = (mu * mu.new_tensor([w, h])).round() - half
                 start = torch.minimum(
@@ -194,6 +193,35 @@ class BaseDensityRenderer(nn.Module):
         values, energy = values.flatten(2), energy.flatten(2)
         return dot(energy, energy) - 2 * dot(values, t_win) + dot(flat, flat)
 
+    def heatmap_loss(self, flow: Optional[nn.Module], mu: Tensor,
+                     sigma: Tensor, target: Tensor, target_weights: Tensor,
+                     loss_module: nn.Module) -> Tensor:
+        """``loss_module(H, target, target_weights)`` for the H rendered at
+        mu, sigma. MMPose's ``KeypointMSELoss`` is computed from the window
+        (:meth:`squared_error`: same value, mu's gradient from the target
+        overlap only); any other loss gets the full rendered map.
+
+        Args:
+            flow (nn.Module, optional): The flow.
+            mu, sigma (Tensor): (B, K, 2), normalised.
+            target (Tensor): (B, K, H, W).
+            target_weights (Tensor): (B, K).
+
+        Returns:
+            Tensor: The scalar loss (``loss_module.loss_weight`` applied).
+        """
+        if type(loss_module).__name__ != 'KeypointMSELoss':
+            return loss_module(
+                self(flow, mu, sigma, target.shape[-2:]), target,
+                target_weights)
+        per_map = self.squared_error(flow, mu, sigma, target)
+        weights = target_weights.to(per_map.dtype)
+        if loss_module.skip_empty_channel:
+            weights = weights * (target.flatten(2) != 0).any(-1).to(
+                per_map.dtype)
+        return (per_map * weights).sum() / target.numel() * \
+            loss_module.loss_weight
+
     # ----------------------------------------------------------- internals
     def _axis_terms(self, z: Tensor) -> Tensor:
         """Separable closed-form log terms of one axis: ``log N`` of the
@@ -222,15 +250,15 @@ class FlowExactRenderer(BaseDensityRenderer):
 
     def log_density(self, flow: nn.Module, z: Tensor) -> Tensor:
         flat = z.reshape(-1, 2)
-        return (flow_residual(flow, flat) +
-                log_std_normal(flat)).view(z.shape[:-1])
+        return (flow_residual(flow, flat) + log_std_normal(flat)).view(
+            z.shape[:-1])
 
     def _residual(self, flow, zx: Tensor, zy: Tensor) -> Tensor:
         b, k, w = zx.shape
         h = zy.shape[-1]
         z = torch.stack([
-            zx[..., None, :].expand(b, k, h, w),
-            zy[..., :, None].expand(b, k, h, w)
+            zx[..., None, :].expand(b, k, h, w), zy[..., :, None].expand(
+                b, k, h, w)
         ], -1)
         return flow_residual(flow, z.reshape(-1, 2)).view(b, k, h, w)
 
@@ -305,10 +333,8 @@ class FlowLatticeRenderer(BaseDensityRenderer):
             weights.scatter_(-1, i0 + 1, t)
             return weights
         t2, t3 = t * t, t * t * t
-        stencil = torch.cat([
-            (-t3 + 2 * t2 - t) / 2, (3 * t3 - 5 * t2 + 2) / 2,
-            (-3 * t3 + 4 * t2 + t) / 2, (t3 - t2) / 2
-        ], -1)
+        stencil = torch.cat([(-t3 + 2 * t2 - t) / 2, (3 * t3 - 5 * t2 + 2) / 2,
+                             (-3 * t3 + 4 * t2 + t) / 2, (t3 - t2) / 2], -1)
         index = (i0 + torch.arange(-1, 3, device=z.device)).clamp(0, n - 1)
         return weights.scatter_add_(-1, index, stencil)
 
@@ -324,11 +350,11 @@ class FlowLatticeRenderer(BaseDensityRenderer):
         ax, ay = self._axis_terms(zx), self._axis_terms(zy)
         resid = self.lattice(flow, zx.dtype, zx.device)
         rows = (self.weights(zy).reshape(-1, n) @ resid).view(b, k, h, n)
-        left = torch.cat([rows, ay[..., None], torch.ones_like(ay)[..., None]],
-                         -1)
+        left = torch.cat([rows, ay[..., None],
+                          torch.ones_like(ay)[..., None]], -1)
         right = torch.cat(
-            [self.weights(zx), torch.ones_like(ax)[..., None], ax[..., None]],
-            -1)
+            [self.weights(zx),
+             torch.ones_like(ax)[..., None], ax[..., None]], -1)
         return left @ right.transpose(-1, -2)
 
 

@@ -9,10 +9,12 @@ model = dict(
         extra=dict(
             stage1=dict(num_blocks=(1, ), num_channels=(4, )),
             stage2=dict(num_blocks=(1, 1), num_channels=(4, 8)),
-            stage3=dict(num_modules=1, num_blocks=(1, 1, 1),
-                        num_channels=(4, 8, 16)),
-            stage4=dict(num_modules=1, num_blocks=(1, 1, 1, 1),
-                        num_channels=(4, 8, 16, 32))),
+            stage3=dict(
+                num_modules=1, num_blocks=(1, 1, 1), num_channels=(4, 8, 16)),
+            stage4=dict(
+                num_modules=1,
+                num_blocks=(1, 1, 1, 1),
+                num_channels=(4, 8, 16, 32))),
         # HRNet's own random init (no ImageNet weights at width 4)
         init_cfg=[
             dict(type='Normal', std=0.001, layer=['Conv2d']),
@@ -37,9 +39,13 @@ val_pipeline = [
     dict(type='PackPoseInputs')
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

@@ -8,8 +8,8 @@ from torch import nn
 from mmpose_ext.models.backbones.rfm_block import RFMBlock
 from mmpose_ext.models.backbones.rfm_hourglass import RFMHourglassNet
 
-TINY = dict(stage_channels=(8, 16, 32, 64), stage_blocks=(1, 1, 1, 1),
-            stem_channels=8)
+TINY = dict(
+    stage_channels=(8, 16, 32, 64), stage_blocks=(1, 1, 1, 1), stem_channels=8)
 
 
 # ----------------------------------------------------------------- RFMBlock
@@ -79,8 +79,8 @@ def _extent(grad):
 def _rms_radius(grad):
     size = grad.shape[0]
     c = size // 2
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size),
-                            indexing='ij')
+    yy, xx = torch.meshgrid(
+        torch.arange(size), torch.arange(size), indexing='ij')
     r2 = ((yy - c)**2 + (xx - c)**2).float()
     return float(((grad * r2).sum() / grad.sum()).sqrt())
 

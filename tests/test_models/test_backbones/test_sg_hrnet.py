@@ -7,7 +7,6 @@ import torch
 from mmpose_ext.models.backbones import SegmentationGuidedModule, SGHRNet
 
 
-
 def _flat(out):
     """``(seg_logits..., hrnet outputs...)``: SGHRNet's output in network
     order (the SGM logits come by name, ``out.seg_logits``)."""
@@ -15,20 +14,35 @@ def _flat(out):
     assert isinstance(out, SGHRNetOutput)
     return tuple(out.seg_logits) + tuple(out)
 
+
 def _extra(w=32, blocks=4, modules=(1, 4, 3)):
     """HRNet-W{w} stages (W32: MMPose's config); small w for tiny nets."""
     s1 = 64 if w == 32 else w
     return dict(
-        stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK',
-                    num_blocks=(blocks, ), num_channels=(s1, )),
-        stage2=dict(num_modules=modules[0], num_branches=2, block='BASIC',
-                    num_blocks=(blocks, ) * 2, num_channels=(w, 2 * w)),
-        stage3=dict(num_modules=modules[1], num_branches=3, block='BASIC',
-                    num_blocks=(blocks, ) * 3,
-                    num_channels=(w, 2 * w, 4 * w)),
-        stage4=dict(num_modules=modules[2], num_branches=4, block='BASIC',
-                    num_blocks=(blocks, ) * 4,
-                    num_channels=(w, 2 * w, 4 * w, 8 * w)))
+        stage1=dict(
+            num_modules=1,
+            num_branches=1,
+            block='BOTTLENECK',
+            num_blocks=(blocks, ),
+            num_channels=(s1, )),
+        stage2=dict(
+            num_modules=modules[0],
+            num_branches=2,
+            block='BASIC',
+            num_blocks=(blocks, ) * 2,
+            num_channels=(w, 2 * w)),
+        stage3=dict(
+            num_modules=modules[1],
+            num_branches=3,
+            block='BASIC',
+            num_blocks=(blocks, ) * 3,
+            num_channels=(w, 2 * w, 4 * w)),
+        stage4=dict(
+            num_modules=modules[2],
+            num_branches=4,
+            block='BASIC',
+            num_blocks=(blocks, ) * 4,
+            num_channels=(w, 2 * w, 4 * w, 8 * w)))
 
 
 TINY = _extra(w=4, blocks=1, modules=(1, 2, 2))
@@ -49,24 +63,30 @@ def test_w32_shapes_and_parameter_budget():
     with torch.no_grad():
         outs = _flat(model(torch.rand(1, 3, 256, 192)))
     assert model.num_seg_outputs == 4
-    assert [tuple(o.shape) for o in outs] == [(1, 1, 64, 48)] * 4 + [
-        (1, 32, 64, 48)]
+    assert [tuple(o.shape)
+            for o in outs] == [(1, 1, 64, 48)] * 4 + [(1, 32, 64, 48)]
 
 
-@pytest.mark.parametrize('stages,final,n,position', [
-    ((2, 3, 4), True, 4, 'pre_fuse'), ((2, 3, 4), True, 4, 'stage_input'),
-    ((3, ), False, 1, 'pre_fuse'), ((), True, 1, 'pre_fuse'),
-    ((2, 4), True, 3, 'stage_input')])
+@pytest.mark.parametrize('stages,final,n,position',
+                         [((2, 3, 4), True, 4, 'pre_fuse'),
+                          ((2, 3, 4), True, 4, 'stage_input'),
+                          ((3, ), False, 1, 'pre_fuse'),
+                          ((), True, 1, 'pre_fuse'),
+                          ((2, 4), True, 3, 'stage_input')])
 def test_tiny_shapes_and_order(stages, final, n, position):
-    model = SGHRNet(TINY, sgm_stages=stages, final_sgm=final,
-                    sgm_position=position, init_cfg=None)
+    model = SGHRNet(
+        TINY,
+        sgm_stages=stages,
+        final_sgm=final,
+        sgm_position=position,
+        init_cfg=None)
     outs = _flat(model(torch.rand(2, 3, 32, 32)))
     assert model.num_seg_outputs == n and len(outs) == n + 1
     for o in outs[:n]:
         assert tuple(o.shape) == (2, 1, 8, 8)  # logits, unbounded
     assert tuple(outs[-1].shape) == (2, 4, 8, 8)  # keypoint feature last
-    expected = [f'stage{s}' for s in sorted(stages)] + (['final']
-                                                        if final else [])
+    expected = [f'stage{s}'
+                for s in sorted(stages)] + (['final'] if final else [])
     assert list(model.sgms.keys()) == expected
 
 
@@ -78,8 +98,8 @@ def test_without_sgms_it_is_exactly_hrnet():
     # make BN statistics non-trivial so eval outputs depend on them
     hrnet.train()
     hrnet(torch.rand(2, 3, 32, 32))
-    sg = SGHRNet(copy.deepcopy(TINY), sgm_stages=(), final_sgm=False,
-                 init_cfg=None)
+    sg = SGHRNet(
+        copy.deepcopy(TINY), sgm_stages=(), final_sgm=False, init_cfg=None)
     assert sg.state_dict().keys() == hrnet.state_dict().keys()
     sg.load_state_dict(hrnet.state_dict(), strict=True)
     x = torch.rand(2, 3, 32, 32)
@@ -205,13 +225,15 @@ def _capture(model, x):
             'fused': []
         }
         for j, branch in enumerate(stage[0].branches):
-            handles.append(branch.register_forward_pre_hook(
-                lambda m, a, rec=rec, j=j: rec['in'].__setitem__(
-                    j, a[0].detach().clone())))
+            handles.append(
+                branch.register_forward_pre_hook(
+                    lambda m, a, rec=rec, j=j: rec['in'].__setitem__(
+                        j, a[0].detach().clone())))
         for j, branch in enumerate(stage[-1].branches):
-            handles.append(branch.register_forward_hook(
-                lambda m, a, o, rec=rec, j=j: rec['branch'].__setitem__(
-                    j, o.detach().clone())))
+            handles.append(
+                branch.register_forward_hook(lambda m, a, o, rec=rec, j=j: rec[
+                    'branch'].__setitem__(j,
+                                          o.detach().clone())))
         handles.append(stage[-1].relu.register_forward_hook(
             lambda m, a, o, rec=rec: rec['fused'].append(o.detach().clone())))
     try:
@@ -291,8 +313,7 @@ def test_pre_fuse_fusion_reads_the_guided_features(stage):
             for i, fused in enumerate(rec[stage]['fused']):
                 y = sum(x[j] if i == j else module.fuse_layers[i][j](x[j])
                         for j in range(len(x)))
-                ok = torch.allclose(torch.relu(y), fused, rtol=1e-5,
-                                    atol=1e-6)
+                ok = torch.allclose(torch.relu(y), fused, rtol=1e-5, atol=1e-6)
                 assert ok == expect_equal, (guided, i)
 
 
@@ -323,8 +344,8 @@ def test_pre_fuse_sgm_is_on_the_last_module_of_a_stage():
     """With two HRModules per stage, 'pre_fuse' guides the LAST module (the
     first module's fused outputs are unchanged by a zeroed map), whereas
     'stage_input' guides the input of the first one (its outputs change)."""
-    for position, first_changes in (('pre_fuse', False),
-                                    ('stage_input', True)):
+    for position, first_changes in (('pre_fuse', False), ('stage_input',
+                                                          True)):
         model = _placement_model(position, num_modules=2)
         firsts = []
         for zero in (False, True):

@@ -12,8 +12,10 @@ from mmpose.registry import DATASETS, MODELS
 
 from mmpose_ext.devkit.testing import coco_data_overrides, tiny_hrnet_overrides
 
-PREPROC = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-               bgr_to_rgb=True)
+PREPROC = dict(
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True)
 
 
 @pytest.fixture(scope='module')
@@ -27,7 +29,8 @@ def setup(repo_root, synthetic_coco):
         # init puts the BN variances near their eps, where fp32 rounding
         # differences between memory layouts grow to ~1.5% of a gradient;
         # this test is about the layout, not the initialisation
-        'model.backbone.init_cfg': None,
+        'model.backbone.init_cfg':
+        None,
     })
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     torch.manual_seed(0)
@@ -36,8 +39,8 @@ def setup(repo_root, synthetic_coco):
 
 
 def _preprocess(data, **kwargs):
-    pre = MODELS.build(dict(type='ChannelsLastPoseDataPreprocessor',
-                            **PREPROC, **kwargs))
+    pre = MODELS.build(
+        dict(type='ChannelsLastPoseDataPreprocessor', **PREPROC, **kwargs))
     plain = MODELS.build(dict(type='PoseDataPreprocessor', **PREPROC))
     return pre(dict(data), True), plain(dict(data), True)
 
@@ -62,8 +65,8 @@ def test_other_devices_are_left_alone(setup):
 @pytest.mark.parametrize('devices', ['cpu', ('cpu', 1)])
 def test_invalid_devices(devices):
     with pytest.raises(ValueError, match='devices'):
-        MODELS.build(dict(type='ChannelsLastPoseDataPreprocessor',
-                          devices=devices))
+        MODELS.build(
+            dict(type='ChannelsLastPoseDataPreprocessor', devices=devices))
 
 
 def test_same_losses_and_gradients(setup):
@@ -79,13 +82,15 @@ def test_same_losses_and_gradients(setup):
         loss, _ = model.parse_losses(model(**batch, mode='loss'))
         loss.backward()
         losses.append(loss.detach())
-        grads.append({n: p.grad for n, p in model.named_parameters()
-                      if p.grad is not None})
+        grads.append({
+            n: p.grad
+            for n, p in model.named_parameters() if p.grad is not None
+        })
         # the parameters keep their layout (optimizers, DDP buckets)
         assert all(p.is_contiguous() for p in model.parameters())
     assert torch.isfinite(losses[0])
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-4, atol=1e-6)
     assert grads[0].keys() == grads[1].keys()
     for name, g in grads[0].items():
-        torch.testing.assert_close(grads[1][name], g, rtol=1e-3, atol=1e-5,
-                                   msg=name)
+        torch.testing.assert_close(
+            grads[1][name], g, rtol=1e-3, atol=1e-5, msg=name)

@@ -18,8 +18,8 @@ from mmpose_ext.models.necks.sfm import SFMOutput
 K, C, H, W = 4, 32, 16, 16
 S = 64  # input size
 FLIP = [1, 0, 3, 2]
-CODEC = dict(type='MSRAHeatmap', input_size=(S, S), heatmap_size=(W, H),
-             sigma=2)
+CODEC = dict(
+    type='MSRAHeatmap', input_size=(S, S), heatmap_size=(W, H), sigma=2)
 
 
 def _head(**kwargs):
@@ -153,10 +153,10 @@ def test_dlm_loss_value_is_the_heatmap_mse():
     weights[1, 2] = 0
     mu = torch.rand(2, K, 2) * 0.8 + 0.1
     sigma = torch.full((2, K, 2), 0.04)
-    ref = KeypointMSELoss(use_target_weight=True)(
-        head.render(mu, sigma, (H, W)), gt, weights)
-    assert torch.allclose(head.dlm_loss(mu, sigma, gt, weights), ref,
-                          rtol=1e-5, atol=1e-9)
+    ref = KeypointMSELoss(use_target_weight=True)(head.render(
+        mu, sigma, (H, W)), gt, weights)
+    assert torch.allclose(
+        head.dlm_loss(mu, sigma, gt, weights), ref, rtol=1e-5, atol=1e-9)
 
 
 def test_dlm_loss_does_not_train_sigma():
@@ -164,8 +164,8 @@ def test_dlm_loss_does_not_train_sigma():
     torch.manual_seed(0)
     head = _head(rle_weight=0.0, lambda_dlm=1.0)
     pooled = torch.randn(2, C, requires_grad=True)
-    losses = head.loss(SFMOutput((torch.zeros(2, K, H, W), ), pooled),
-                       _random_samples())
+    losses = head.loss(
+        SFMOutput((torch.zeros(2, K, H, W), ), pooled), _random_samples())
     losses['loss_dlm'].backward()
     grad = head.fc.weight.grad.view(K, 4, C)
     assert grad[:, :2].abs().sum() > 0  # mu rows
@@ -181,8 +181,7 @@ def test_rle_term_is_mmposes_rle_loss_on_the_heads_flow():
     ref = RLELoss(use_target_weight=True, q_distribution='gaussian')
     ref.flow_model.load_state_dict(head.flow.state_dict())
     mu_raw = head.fc(feats.pooled).view(2, K, 4)
-    labels = torch.cat([d.gt_instance_labels.keypoint_labels
-                        for d in samples])
+    labels = torch.cat([d.gt_instance_labels.keypoint_labels for d in samples])
     expected = 0.5 * ref(mu_raw[..., :2], mu_raw[..., 2:], labels,
                          torch.ones(2, K, 1))
     assert torch.allclose(losses['loss_rle'], expected)
@@ -204,8 +203,8 @@ def test_every_term_reaches_its_parameters():
     torch.manual_seed(0)
     head = _head()
     heatmaps = tuple(h.requires_grad_() for h in _feats().heatmaps)
-    losses = head.loss(SFMOutput(heatmaps, torch.randn(2, C)),
-                       _random_samples())
+    losses = head.loss(
+        SFMOutput(heatmaps, torch.randn(2, C)), _random_samples())
     assert set(losses) == {'loss_kpt', 'loss_rle', 'loss_dlm', 'acc_pose'}
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert sum(float(p.grad.abs().sum()) for p in head.flow.parameters()) > 0
@@ -235,8 +234,10 @@ def test_rendered_peak_follows_mu():
         iy, ix = divmod(int(hm.argmax()), W)
         assert (ix, iy) == (round(u), round(v))
         # and the blob's centre of mass sits at mu, sub-pixel
-        ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32),
-                                torch.arange(W, dtype=torch.float32), indexing='ij')
+        ys, xs = torch.meshgrid(
+            torch.arange(H, dtype=torch.float32),
+            torch.arange(W, dtype=torch.float32),
+            indexing='ij')
         cx = float((hm * xs).sum() / hm.sum())
         cy = float((hm * ys).sum() / hm.sum())
         assert (cx, cy) == pytest.approx((u, v), abs=0.15)
@@ -250,8 +251,10 @@ def test_expected_target_heatmap_is_the_label_blob_when_sigma_collapses():
     mu = torch.tensor([[[6 / W, 9 / H]]])
     sharp = head.expected_target_heatmaps(mu, torch.full((1, 1, 2), 1e-6),
                                           (H, W))[0, 0]
-    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32),
-                            torch.arange(W, dtype=torch.float32), indexing='ij')
+    ys, xs = torch.meshgrid(
+        torch.arange(H, dtype=torch.float32),
+        torch.arange(W, dtype=torch.float32),
+        indexing='ij')
     # MSRAHeatmap's label: sigma 2, zero outside +-3 sigma
     label = torch.exp(-((xs - 6)**2 + (ys - 9)**2) / (2 * 2.0**2))
     label = label * ((xs - 6).abs() <= 6) * ((ys - 9).abs() <= 6)
@@ -287,8 +290,8 @@ def test_average_weights_the_dlm_by_its_confidence():
     with torch.no_grad():
         bias[:, :2] = 5 / W
         bias[:, 2:] = -20.0
-    preds = head.predict(SFMOutput((h_rfm, ), pooled), samples,
-                         dict(predict_from='average'))
+    preds = head.predict(
+        SFMOutput((h_rfm, ), pooled), samples, dict(predict_from='average'))
     assert np.allclose(preds[0].keypoint_scores, 0.9, atol=1e-4)
 
 
@@ -328,8 +331,8 @@ def test_flip_of_mirrored_features_equals_the_unflipped_prediction(mode):
     heatmaps, pooled = _feats(c=64)
     feats = SFMOutput(heatmaps, pooled)
     grid = S if mode == 'regression' else W
-    mirrored = SFMOutput(_mirror_heatmaps(heatmaps),
-                         _mirror_pooled(head, pooled, grid))
+    mirrored = SFMOutput(
+        _mirror_heatmaps(heatmaps), _mirror_pooled(head, pooled, grid))
     samples = _random_samples()
     base = dict(predict_from=mode, output_heatmaps=True, shift_heatmap=False)
     plain, plain_fields = head.predict(feats, samples, base)
@@ -348,10 +351,12 @@ def test_regression_prediction_decodes_mu_with_rle_scores():
     feats, samples = _feats(), _random_samples()
     preds = head.predict(feats, samples, dict(predict_from='regression'))
     mu, sigma = head.regress(feats)
-    assert np.allclose(preds[0].keypoints, mu[0].detach().numpy() * S,
-                       atol=1e-4)
-    assert np.allclose(preds[0].keypoint_scores,
-                       1 - sigma[0].detach().numpy().mean(-1), atol=1e-5)
+    assert np.allclose(
+        preds[0].keypoints, mu[0].detach().numpy() * S, atol=1e-4)
+    assert np.allclose(
+        preds[0].keypoint_scores,
+        1 - sigma[0].detach().numpy().mean(-1),
+        atol=1e-5)
 
 
 def test_heatmap_prediction_is_the_final_stack():

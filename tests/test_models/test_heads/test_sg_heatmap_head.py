@@ -12,8 +12,12 @@ from mmpose_ext.models.heads import SGHeatmapHead
 
 K, C, H, W, N = 5, 8, 16, 12, 4
 LAMBDA = 1.6e-6  # the head's default (64x48 heatmaps)
-CODEC = dict(type='DiskSegHeatmap', input_size=(48, 64), heatmap_size=(W, H),
-             sigma=2, disk_radius=3)
+CODEC = dict(
+    type='DiskSegHeatmap',
+    input_size=(48, 64),
+    heatmap_size=(W, H),
+    sigma=2,
+    disk_radius=3)
 
 
 def _head(**kwargs):
@@ -38,8 +42,7 @@ def _samples(batch=2, visible=None, seed=0):
             seg_masks=torch.from_numpy(enc['seg_masks']))
         ds.gt_instance_labels = InstanceData(
             keypoint_weights=torch.from_numpy(enc['keypoint_weights']))
-        ds.set_metainfo(dict(flip_indices=list(range(K)),
-                             input_size=(48, 64)))
+        ds.set_metainfo(dict(flip_indices=list(range(K)), input_size=(48, 64)))
         out.append(ds)
     return out
 
@@ -64,8 +67,9 @@ def test_loss_terms_and_logged_keys():
     head = _head()
     feats, samples = _feats(), _samples()
     losses = head.loss(feats, samples)
-    assert set(losses) == {'loss_kpt', 'loss_seg', 'dwa_w_kpt', 'dwa_w_seg',
-                           'acc_pose'}
+    assert set(losses) == {
+        'loss_kpt', 'loss_seg', 'dwa_w_kpt', 'dwa_w_seg', 'acc_pose'
+    }
     # first step: DWA weights are 1
     assert losses['dwa_w_kpt'].item() == losses['dwa_w_seg'].item() == 1.0
 
@@ -80,7 +84,8 @@ def test_loss_terms_and_logged_keys():
     bce = torch.stack([
         F.binary_cross_entropy_with_logits(
             s, gt_seg, reduction='none').sum(dim=(1, 2, 3))
-        for s in _flat(feats)[:N]])  # (N, B): per map, summed over pixels
+        for s in _flat(feats)[:N]
+    ])  # (N, B): per map, summed over pixels
     torch.testing.assert_close(losses['loss_seg'], LAMBDA * bce.mean())
 
 
@@ -102,8 +107,8 @@ def test_dwa_weights_in_the_head_follow_the_raw_task_losses():
     for step in range(5):
         feats = _feats(seed=10 + step)
         # vary the scale of the logits so L_seg moves unlike L_key
-        feats = _sg(tuple(f * (1 + step) for f in _flat(feats)[:N]) +
-                    _flat(feats)[N:])
+        feats = _sg(
+            tuple(f * (1 + step) for f in _flat(feats)[:N]) + _flat(feats)[N:])
         samples = _samples(seed=step)
         gt_hm, w, gt_seg = _targets(samples)
         with torch.no_grad():
@@ -112,10 +117,13 @@ def test_dwa_weights_in_the_head_follow_the_raw_task_losses():
         l_seg = np.mean([
             F.binary_cross_entropy_with_logits(
                 s, gt_seg, reduction='none').sum(dim=(1, 2, 3)).numpy()
-            for s in _flat(feats)[:N]])
+            for s in _flat(feats)[:N]
+        ])
         raw.append((l_key, l_seg))
-        logged.append({k: v.item() for k, v in head.loss(feats,
-                                                         samples).items()})
+        logged.append({
+            k: v.item()
+            for k, v in head.loss(feats, samples).items()
+        })
     raw = np.asarray(raw, dtype=np.float64)
     for t in range(5):
         if t < 2:
@@ -125,13 +133,13 @@ def test_dwa_weights_in_the_head_follow_the_raw_task_losses():
             expected = 2 * np.exp(r) / np.exp(r).sum()
         got = np.array([logged[t]['dwa_w_kpt'], logged[t]['dwa_w_seg']])
         np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=str(t))
-        np.testing.assert_allclose(logged[t]['loss_kpt'],
-                                   expected[0] * raw[t, 0], rtol=1e-5)
-        np.testing.assert_allclose(logged[t]['loss_seg'],
-                                   expected[1] * LAMBDA * raw[t, 1],
-                                   rtol=1e-5)
-    assert np.abs(np.array([[d['dwa_w_kpt'], d['dwa_w_seg']]
-                            for d in logged[2:]]) - 1).min() > 1e-3
+        np.testing.assert_allclose(
+            logged[t]['loss_kpt'], expected[0] * raw[t, 0], rtol=1e-5)
+        np.testing.assert_allclose(
+            logged[t]['loss_seg'], expected[1] * LAMBDA * raw[t, 1], rtol=1e-5)
+    assert np.abs(
+        np.array([[d['dwa_w_kpt'], d['dwa_w_seg']]
+                  for d in logged[2:]]) - 1).min() > 1e-3
 
 
 def test_sample_without_visible_keypoints_gives_finite_losses():
@@ -161,11 +169,12 @@ def test_predict_ignores_seg_maps_unless_asked(flip):
     assert tuple(seg.shape) == (N, H, W)
     assert 0 <= seg.min() and seg.max() <= 1
     if not flip:
-        torch.testing.assert_close(seg, torch.sigmoid(
-            torch.cat(_flat(feats)[:N], dim=1)[0]))
+        torch.testing.assert_close(
+            seg, torch.sigmoid(torch.cat(_flat(feats)[:N], dim=1)[0]))
 
     _, fields = head.predict(
-        feats, samples,
+        feats,
+        samples,
         test_cfg=dict(test_cfg, output_seg_maps=True, output_heatmaps=True))
     assert {'heatmaps', 'seg_maps'} <= set(fields[0].keys())
 
@@ -203,8 +212,8 @@ def _pred_samples(batch=2):
                                              (True, True)])
 @pytest.mark.parametrize('layers', ['final_only', 'with_convs'])
 @pytest.mark.parametrize('plain_decoder', ['same', 'msra'])
-def test_keypoint_prediction_equals_plain_heatmap_head(
-        flip_test, shift, layers, plain_decoder):
+def test_keypoint_prediction_equals_plain_heatmap_head(flip_test, shift,
+                                                       layers, plain_decoder):
     """Same weights, same keypoint feature: SGHeatmapHead's heatmaps (flip
     test with a non-trivial flip_indices and shift_heatmap included) and
     decoded keypoints/scores are exactly those of MMPose's HeatmapHead
@@ -223,9 +232,10 @@ def test_keypoint_prediction_equals_plain_heatmap_head(
     _randomise(sg, seed=3)
     shared = plain.state_dict().keys()
     assert set(sg.state_dict()) - set(shared) == {
-        k for k in sg.state_dict() if k.startswith('multi_task_loss.')}
-    plain.load_state_dict({k: sg.state_dict()[k] for k in shared},
-                          strict=True)
+        k
+        for k in sg.state_dict() if k.startswith('multi_task_loss.')
+    }
+    plain.load_state_dict({k: sg.state_dict()[k] for k in shared}, strict=True)
 
     feats, feats_flip = _feats(seed=0), _feats(seed=1)
     if flip_test:
@@ -233,14 +243,13 @@ def test_keypoint_prediction_equals_plain_heatmap_head(
         plain_in = [(feats[-1], ), (feats_flip[-1], )]
     else:
         sg_in, plain_in = feats, (feats[-1], )
-    cfg = dict(flip_test=flip_test, shift_heatmap=shift,
-               output_heatmaps=True)
+    cfg = dict(flip_test=flip_test, shift_heatmap=shift, output_heatmaps=True)
     samples = _pred_samples()
     with torch.no_grad():
         ref, ref_fields = plain.predict(plain_in, samples, test_cfg=cfg)
         for extra in ({}, dict(output_seg_maps=True)):
-            got, fields = sg.predict(sg_in, samples,
-                                     test_cfg=dict(cfg, **extra))
+            got, fields = sg.predict(
+                sg_in, samples, test_cfg=dict(cfg, **extra))
             assert len(got) == len(ref) == 2
             for a, b, fa, fb in zip(got, ref, fields, ref_fields):
                 np.testing.assert_array_equal(a.keypoints, b.keypoints)
@@ -250,15 +259,16 @@ def test_keypoint_prediction_equals_plain_heatmap_head(
     # the comparison is not vacuous: flip test changes the heatmaps, and
     # the keypoints are not all at one place
     if flip_test:
-        no_flip = plain.predict((feats[-1], ), samples,
+        no_flip = plain.predict((feats[-1], ),
+                                samples,
                                 test_cfg=dict(output_heatmaps=True))[1]
         assert not torch.allclose(no_flip[0].heatmaps, ref_fields[0].heatmaps)
     assert len(np.unique(ref[0].keypoints.reshape(-1, 2), axis=0)) > 1
 
 
 def _seg_of(head, feats, **test_cfg):
-    _, fields = head.predict(feats, _pred_samples(),
-                             test_cfg=dict(test_cfg, output_seg_maps=True))
+    _, fields = head.predict(
+        feats, _pred_samples(), test_cfg=dict(test_cfg, output_seg_maps=True))
     return torch.stack([f.seg_maps for f in fields])  # (B, N, H, W)
 
 
@@ -278,8 +288,8 @@ def test_seg_maps_of_mirrored_features_mirror_back():
     seg_m = _seg_of(head, _mirror(feats))
     assert torch.equal(_flip_w(seg_m), seg)
     assert not torch.equal(seg_m, seg)  # the maps are not symmetric
-    torch.testing.assert_close(seg, torch.cat(_flat(feats)[:N], 1).sigmoid(),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        seg, torch.cat(_flat(feats)[:N], 1).sigmoid(), rtol=0, atol=0)
 
 
 def test_flip_averaged_seg_maps_are_exact_without_shift():
@@ -294,29 +304,34 @@ def test_flip_averaged_seg_maps_are_exact_without_shift():
     head = _head().eval()
     feats = _feats(seed=5)
     seg = torch.cat(_flat(feats)[:N], 1).sigmoid()
-    averaged = _seg_of(head, [feats, _mirror(feats)], flip_test=True,
-                       shift_heatmap=False)
+    averaged = _seg_of(
+        head, [feats, _mirror(feats)], flip_test=True, shift_heatmap=False)
     torch.testing.assert_close(averaged, seg, rtol=0, atol=1e-7)
     # equivariance of the flip-averaged output: the mirrored image's
     # averaged maps are the mirror of the original's
-    averaged_m = _seg_of(head, [_mirror(feats), feats], flip_test=True,
-                         shift_heatmap=False)
-    torch.testing.assert_close(averaged_m, _flip_w(averaged), rtol=0,
-                               atol=1e-7)
+    averaged_m = _seg_of(
+        head, [_mirror(feats), feats], flip_test=True, shift_heatmap=False)
+    torch.testing.assert_close(
+        averaged_m, _flip_w(averaged), rtol=0, atol=1e-7)
 
     # symmetric construction: logits equal to their own mirror give
     # symmetric averaged maps equal to their sigmoid
     sym = _sg(tuple(0.5 * (f + _flip_w(f)) for f in _flat(feats)))
-    averaged_sym = _seg_of(head, [sym, sym], flip_test=True,
-                           shift_heatmap=False)
-    torch.testing.assert_close(averaged_sym, torch.cat(_flat(sym)[:N], 1).sigmoid(),
-                               rtol=0, atol=1e-7)
-    torch.testing.assert_close(averaged_sym, _flip_w(averaged_sym), rtol=0,
-                               atol=1e-7)
+    averaged_sym = _seg_of(
+        head, [sym, sym], flip_test=True, shift_heatmap=False)
+    torch.testing.assert_close(
+        averaged_sym,
+        torch.cat(_flat(sym)[:N], 1).sigmoid(),
+        rtol=0,
+        atol=1e-7)
+    torch.testing.assert_close(
+        averaged_sym, _flip_w(averaged_sym), rtol=0, atol=1e-7)
 
     # an unrelated flipped input changes the average (the flip half is used)
-    other = _seg_of(head, [feats, _mirror(_feats(seed=6))], flip_test=True,
-                    shift_heatmap=False)
+    other = _seg_of(
+        head, [feats, _mirror(_feats(seed=6))],
+        flip_test=True,
+        shift_heatmap=False)
     assert (other - seg).abs().max() > 1e-2
 
 
@@ -329,23 +344,24 @@ def test_flip_averaged_seg_maps_follow_shift_heatmap():
     seg = torch.cat(_flat(feats)[:N], 1).sigmoid()
     shifted = seg.clone()
     shifted[..., 1:] = seg[..., :-1]
-    averaged = _seg_of(head, [feats, _mirror(feats)], flip_test=True,
-                       shift_heatmap=True)
-    torch.testing.assert_close(averaged, 0.5 * (seg + shifted), rtol=0,
-                               atol=1e-7)
+    averaged = _seg_of(
+        head, [feats, _mirror(feats)], flip_test=True, shift_heatmap=True)
+    torch.testing.assert_close(
+        averaged, 0.5 * (seg + shifted), rtol=0, atol=1e-7)
 
 
 def test_bad_inputs_raise_value_error():
     head = _head()
     with pytest.raises(ValueError, match='seg_logits'):
         head.loss((torch.rand(2, C, H, W), ), _samples())
-    small = _sg(tuple(torch.rand(2, 1, H // 2, W // 2) for _ in range(N)) +
-                (torch.rand(2, C, H // 2, W // 2), ))
+    small = _sg(
+        tuple(torch.rand(2, 1, H // 2, W // 2)
+              for _ in range(N)) + (torch.rand(2, C, H // 2, W // 2), ))
     with pytest.raises(ValueError, match='seg_masks'):
         head.loss(small, _samples())
     with pytest.raises(ValueError, match='in_channels'):
-        head.forward(_sg(_flat(_feats())[:-1] +
-                         (torch.rand(2, C + 1, H, W), )))
+        head.forward(
+            _sg(_flat(_feats())[:-1] + (torch.rand(2, C + 1, H, W), )))
     # an SGHRNet without any SGM gives the head nothing to supervise
     with pytest.raises(ValueError, match='at least one SGM'):
         head.loss(SGHRNetOutput((torch.rand(2, C, H, W), ), ()), _samples())
@@ -356,8 +372,12 @@ def _blob_batch(batch, seed):
     from mmpose.registry import KEYPOINT_CODECS
     from mmpose.structures import PoseDataSample
     codec = KEYPOINT_CODECS.build(
-        dict(type='DiskSegHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
-             sigma=2, disk_radius=3))
+        dict(
+            type='DiskSegHeatmap',
+            input_size=(64, 64),
+            heatmap_size=(16, 16),
+            sigma=2,
+            disk_radius=3))
     rng = np.random.default_rng(seed)
     imgs, samples = [], []
     yy, xx = np.mgrid[0:64, 0:64]
@@ -369,8 +389,9 @@ def _blob_batch(batch, seed):
         imgs.append(torch.from_numpy(np.repeat(img[None], 3, 0)).float())
         enc = codec.encode(kpts, np.ones((1, 3)))
         ds = PoseDataSample()
-        ds.gt_fields = PixelData(heatmaps=torch.from_numpy(enc['heatmaps']),
-                                 seg_masks=torch.from_numpy(enc['seg_masks']))
+        ds.gt_fields = PixelData(
+            heatmaps=torch.from_numpy(enc['heatmaps']),
+            seg_masks=torch.from_numpy(enc['seg_masks']))
         ds.gt_instance_labels = InstanceData(
             keypoint_weights=torch.from_numpy(enc['keypoint_weights']))
         samples.append(ds)
@@ -385,14 +406,20 @@ def test_segmentation_loss_trains_the_sgms():
     # lambda chosen as in the configs: pi sigma^2 / (ln2 (HW)^2), 16x16 maps
     lam = math.pi * 2**2 / (math.log(2) * (16 * 16)**2)
     model = MODELS.build(
-        dict(type='TopdownPoseEstimator',
-             backbone=dict(type='SGHRNet', extra=tiny_hrnet_extra(4)),
-             head=dict(type='SGHeatmapHead', in_channels=4, out_channels=3,
-                       multi_task_loss=dict(type='DWAMultiTaskLoss',
-                                            task_scales=(1.0, lam)))))
+        dict(
+            type='TopdownPoseEstimator',
+            backbone=dict(type='SGHRNet', extra=tiny_hrnet_extra(4)),
+            head=dict(
+                type='SGHeatmapHead',
+                in_channels=4,
+                out_channels=3,
+                multi_task_loss=dict(
+                    type='DWAMultiTaskLoss', task_scales=(1.0, lam)))))
     model.init_weights()
-    sgm_before = {k: v.clone() for k, v in model.backbone.sgms.state_dict(
-    ).items()}
+    sgm_before = {
+        k: v.clone()
+        for k, v in model.backbone.sgms.state_dict().items()
+    }
     # a high lr: a handful of steps must show learning, not just drift
     optim = torch.optim.Adam(model.parameters(), lr=3e-2)
     imgs, samples = _blob_batch(4, seed=0)
@@ -410,7 +437,7 @@ def test_segmentation_loss_trains_the_sgms():
     p = masks.mean(dim=(1, 2, 3))
     entropy = -(p * p.log() + (1 - p) * (1 - p).log())
     best_constant = (entropy * masks[0].numel()).mean().item()
-    assert raw[-1] < 0.9 * raw[0] and raw[-1] < best_constant, (
-        raw, best_constant)
+    assert raw[-1] < 0.9 * raw[0] and raw[-1] < best_constant, (raw,
+                                                                best_constant)
     for k, v in model.backbone.sgms.state_dict().items():
         assert not torch.equal(v, sgm_before[k]), k

@@ -20,7 +20,8 @@ def _hand_weights(prev, prev2, T):
 
 def _losses(kpt, seg, requires_grad=False):
     return {
-        name: torch.tensor(v, dtype=torch.float32, requires_grad=requires_grad)
+        name:
+        torch.tensor(v, dtype=torch.float32, requires_grad=requires_grad)
         for name, v in (('kpt', kpt), ('seg', seg))
     }
 
@@ -53,7 +54,8 @@ def _np_losses(steps, n, seed):
     module receives), so the float64 reference sees the same values."""
     rng = np.random.default_rng(seed)
     losses = np.exp(rng.normal(0, 0.3, size=(steps, n))) * np.linspace(
-        1, 0.3, steps)[:, None] * rng.uniform(0.5, 5, size=n)
+        1, 0.3, steps)[:, None] * rng.uniform(
+            0.5, 5, size=n)
     return losses.astype(np.float32).astype(np.float64)
 
 
@@ -83,23 +85,30 @@ def test_iter_mode_weights_equal_numpy_dwa_of_recorded_losses(T, num_tasks):
     seq = _np_losses(12, num_tasks, seed=num_tasks)
     _assert_discriminative(seq, T)
     expected = _np_dwa(seq, T)
-    dwa = DWAMultiTaskLoss(task_names=names, task_scales=scales, mode='iter',
-                           temperature=T)
+    dwa = DWAMultiTaskLoss(
+        task_names=names, task_scales=scales, mode='iter', temperature=T)
     for t, step in enumerate(seq):
-        losses = {n: torch.tensor(v, dtype=torch.float32)
-                  for n, v in zip(names, step)}
+        losses = {
+            n: torch.tensor(v, dtype=torch.float32)
+            for n, v in zip(names, step)
+        }
         weighted, w = dwa(losses)
         assert w.dtype == torch.float32 and tuple(w.shape) == (num_tasks, )
-        np.testing.assert_allclose(w.numpy(), expected[t], rtol=1e-6,
-                                   atol=1e-7, err_msg=f'step {t}')
+        np.testing.assert_allclose(
+            w.numpy(), expected[t], rtol=1e-6, atol=1e-7, err_msg=f'step {t}')
         for i, n in enumerate(names):
             np.testing.assert_allclose(
                 weighted[n].item(),
-                expected[t][i] * scales[i] * step[i], rtol=1e-6, atol=1e-9)
+                expected[t][i] * scales[i] * step[i],
+                rtol=1e-6,
+                atol=1e-9)
         # compute_weights() announces the weights of the NEXT step
         if t + 1 < len(seq):
-            np.testing.assert_allclose(dwa.compute_weights().numpy(),
-                                       expected[t + 1], rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(
+                dwa.compute_weights().numpy(),
+                expected[t + 1],
+                rtol=1e-6,
+                atol=1e-7)
 
 
 @pytest.mark.parametrize('T', [1.0, 2.0])
@@ -115,11 +124,12 @@ def test_dwa_weights_are_scale_invariant_and_lambda_scales_the_loss(T):
         ws_losses, ws = scaled(_losses(k, s))
         np.testing.assert_allclose(ws.numpy(), wp.numpy(), rtol=1e-6)
         np.testing.assert_allclose(ws.numpy(), expected[t], rtol=1e-6)
-        np.testing.assert_allclose(ws_losses['kpt'].item(),
-                                   4.0 * wp_losses['kpt'].item(), rtol=1e-6)
-        np.testing.assert_allclose(ws_losses['seg'].item(),
-                                   1.6e-6 * wp_losses['seg'].item(),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            ws_losses['kpt'].item(), 4.0 * wp_losses['kpt'].item(), rtol=1e-6)
+        np.testing.assert_allclose(
+            ws_losses['seg'].item(),
+            1.6e-6 * wp_losses['seg'].item(),
+            rtol=1e-6)
     assert not np.allclose(expected[2:], 1)  # the weights did move
 
 
@@ -139,12 +149,12 @@ def test_epoch_mode_weights_equal_numpy_dwa_of_epoch_means(T, roll):
     first two epochs); epochs of different lengths, closed either by
     end_epoch() or by the runner's epoch in the MessageHub."""
     from mmengine.logging import MessageHub
+
     # a new hub becomes the current instance that the module reads
     hub = MessageHub.get_instance(f'test_dwa_epoch_numpy_{uuid.uuid4().hex}')
     rng = np.random.default_rng(int(T * 10))
     lengths = [3, 1, 4, 2, 5, 3]
-    epochs = [_np_losses(n, 2, seed=int(rng.integers(1000)))
-              for n in lengths]
+    epochs = [_np_losses(n, 2, seed=int(rng.integers(1000))) for n in lengths]
     means = np.stack([ep.mean(axis=0) for ep in epochs])
     _assert_discriminative(means, T)
     expected = _np_dwa(means, T)
@@ -152,18 +162,17 @@ def test_epoch_mode_weights_equal_numpy_dwa_of_epoch_means(T, roll):
     last = np.stack([ep[-1] for ep in epochs])
     assert (np.abs(_np_dwa(last, T) - expected)[2:].max(axis=1) > 1e-3).all()
 
-    dwa = DWAMultiTaskLoss(task_scales=(1.0, 0.01), mode='epoch',
-                           temperature=T)
+    dwa = DWAMultiTaskLoss(
+        task_scales=(1.0, 0.01), mode='epoch', temperature=T)
     for e, ep in enumerate(epochs):
         if roll == 'message_hub':
             hub.update_info('epoch', e)
         for k, s in ep:
             weighted, w = dwa(_losses(k, s))
-            np.testing.assert_allclose(w.numpy(), expected[e], rtol=1e-6,
-                                       err_msg=f'epoch {e}')
             np.testing.assert_allclose(
-                weighted['seg'].item(),
-                expected[e][1] * 0.01 * s, rtol=1e-6)
+                w.numpy(), expected[e], rtol=1e-6, err_msg=f'epoch {e}')
+            np.testing.assert_allclose(
+                weighted['seg'].item(), expected[e][1] * 0.01 * s, rtol=1e-6)
         if roll == 'end_epoch':
             dwa.end_epoch()
     assert not np.allclose(expected[2:], 1)
@@ -280,12 +289,12 @@ def test_state_is_part_of_a_parent_state_dict():
     assert 'multi_task_loss.history' in head.state_dict()
 
 
-@pytest.mark.parametrize(
-    'kwargs,name',
-    [(dict(mode='step'), 'mode'), (dict(temperature=0), 'temperature'),
-     (dict(task_scales=(1.0, )), 'task_scales'),
-     (dict(task_scales=(1.0, -0.1)), 'task_scales'),
-     (dict(task_names=('a', 'a')), 'task_names')])
+@pytest.mark.parametrize('kwargs,name',
+                         [(dict(mode='step'), 'mode'),
+                          (dict(temperature=0), 'temperature'),
+                          (dict(task_scales=(1.0, )), 'task_scales'),
+                          (dict(task_scales=(1.0, -0.1)), 'task_scales'),
+                          (dict(task_names=('a', 'a')), 'task_names')])
 def test_invalid_arguments_raise_value_error(kwargs, name):
     with pytest.raises(ValueError, match=name):
         DWAMultiTaskLoss(**kwargs)
@@ -299,14 +308,17 @@ def test_missing_task_raises():
 def _dist_worker(rank, world_size, init_file, queue):
     import torch.distributed as tdist
     tdist.init_process_group(
-        'gloo', init_method=f'file://{init_file}', rank=rank,
+        'gloo',
+        init_method=f'file://{init_file}',
+        rank=rank,
         world_size=world_size)
     torch.manual_seed(0)
     dwa = DWAMultiTaskLoss()
     # each rank sees different losses; their means are SEQ's values
     offsets = (-0.1, 0.1)[rank]
-    weights = [dwa(_losses(k + offsets, s - offsets))[1].tolist()
-               for k, s in SEQ]
+    weights = [
+        dwa(_losses(k + offsets, s - offsets))[1].tolist() for k, s in SEQ
+    ]
     queue.put((rank, weights))
     tdist.destroy_process_group()
 

@@ -6,14 +6,17 @@ import torch
 from mmpose_ext.models.necks.sfm import SpatialFusionModule
 
 IN = (8, 16, 32, 64)
-TINY = dict(in_channels=IN, fuse_channels=16, head_channels=(16, 32, 64, 128),
-            out_channels=64)
+TINY = dict(
+    in_channels=IN,
+    fuse_channels=16,
+    head_channels=(16, 32, 64, 128),
+    out_channels=64)
 
 
 def _feats(b=2, h=16, w=16, channels=IN, requires_grad=False):
     return tuple(
-        torch.randn(b, c, -(-h // 2**i), -(-w // 2**i),
-                    requires_grad=requires_grad)
+        torch.randn(
+            b, c, -(-h // 2**i), -(-w // 2**i), requires_grad=requires_grad)
         for i, c in enumerate(channels))
 
 
@@ -73,8 +76,8 @@ def test_local_attention_softmax_along_columns():
     w2 = rescaled.local_attention(x) / x
     assert torch.allclose(w2.mean(2), torch.ones(2, 3, 7), atol=1e-5)
     for dim, axis in (('w', 3), ('c', 1)):
-        n = SpatialFusionModule(**TINY, local_softmax_dim=dim,
-                                local_rescale=False)
+        n = SpatialFusionModule(
+            **TINY, local_softmax_dim=dim, local_rescale=False)
         w = n.local_attention(x) / x
         assert torch.allclose(w.sum(axis), torch.ones(()), atol=1e-5)
 
@@ -128,8 +131,10 @@ def _pair_with(switches):
     full.init_weights()
     other = SpatialFusionModule(**TINY, **switches)
     keys = other.state_dict().keys()
-    other.load_state_dict({k: v for k, v in full.state_dict().items()
-                           if k in keys})
+    other.load_state_dict({
+        k: v
+        for k, v in full.state_dict().items() if k in keys
+    })
     return full.eval(), other.eval()
 
 
@@ -198,8 +203,10 @@ def test_forced_attention_makes_the_fused_map_one_scales_map(chosen):
         fused, weights = neck.global_attention(feats)
         assert torch.allclose(weights[:, chosen], torch.ones(2, 16, 16))
         lateral = torch.nn.functional.interpolate(
-            neck.laterals[chosen](feats[chosen]), size=(16, 16),
-            mode='bilinear', align_corners=False)
+            neck.laterals[chosen](feats[chosen]),
+            size=(16, 16),
+            mode='bilinear',
+            align_corners=False)
         assert torch.allclose(fused, lateral, atol=1e-6)
         for k in range(len(feats)):
             perturbed = list(feats)

@@ -27,27 +27,45 @@ from mmpose_ext.models.pose_estimators.multiscale_topdown import \
     MultiScaleTopdownPoseEstimator
 
 K = 4
-CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
-             sigma=2)
-PREPROC = dict(type='PoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
-               std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
+CODEC = dict(
+    type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16), sigma=2)
+PREPROC = dict(
+    type='PoseDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True)
 SADI = dict(
     data_preprocessor=PREPROC,
-    backbone=dict(type='RFMHourglassNet', num_keypoints=K, num_stacks=1,
-                  stage_channels=(8, 16, 32, 64), stem_channels=8),
-    neck=dict(type='SpatialFusionModule', in_channels=(8, 16, 32, 64),
-              fuse_channels=16, head_channels=(16, 32, 64, 128),
-              out_channels=64),
-    head=dict(type='DLMHead', num_keypoints=K, in_channels=64,
-              decoder=CODEC))
+    backbone=dict(
+        type='RFMHourglassNet',
+        num_keypoints=K,
+        num_stacks=1,
+        stage_channels=(8, 16, 32, 64),
+        stem_channels=8),
+    neck=dict(
+        type='SpatialFusionModule',
+        in_channels=(8, 16, 32, 64),
+        fuse_channels=16,
+        head_channels=(16, 32, 64, 128),
+        out_channels=64),
+    head=dict(type='DLMHead', num_keypoints=K, in_channels=64, decoder=CODEC))
 HOURGLASS = dict(
     data_preprocessor=PREPROC,
     # MMPose's HourglassNet stem always ends with 256 channels
-    backbone=dict(type='HourglassNet', downsample_times=2, num_stacks=1,
-                  stage_channels=(256, 16, 16), stage_blocks=(1, 1, 1),
-                  feat_channel=16),
-    head=dict(type='CPMHead', in_channels=16, out_channels=K, num_stages=1,
-              deconv_out_channels=None, decoder=CODEC))
+    backbone=dict(
+        type='HourglassNet',
+        downsample_times=2,
+        num_stacks=1,
+        stage_channels=(256, 16, 16),
+        stage_blocks=(1, 1, 1),
+        feat_channel=16),
+    head=dict(
+        type='CPMHead',
+        in_channels=16,
+        out_channels=K,
+        num_stages=1,
+        deconv_out_channels=None,
+        decoder=CODEC))
 FLIP = dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True)
 
 # a non-square (H, W) = (64, 48) crop for the geometry tests (COCO's 4:3)
@@ -88,14 +106,20 @@ def _centroid_norm(img):
 
 def _pair(model_cfg, test_cfg, ms=None):
     torch.manual_seed(0)
-    plain = MODELS.build(dict(type='TopdownPoseEstimator', **model_cfg,
-                              test_cfg=copy.deepcopy(test_cfg)))
+    plain = MODELS.build(
+        dict(
+            type='TopdownPoseEstimator',
+            **model_cfg,
+            test_cfg=copy.deepcopy(test_cfg)))
     plain.init_weights()
     ms_cfg = copy.deepcopy(test_cfg)
     if ms is not None:
         ms_cfg['multiscale_test'] = ms
-    multi = MODELS.build(dict(type='MultiScaleTopdownPoseEstimator',
-                              **model_cfg, test_cfg=ms_cfg))
+    multi = MODELS.build(
+        dict(
+            type='MultiScaleTopdownPoseEstimator',
+            **model_cfg,
+            test_cfg=ms_cfg))
     multi.load_state_dict(plain.state_dict())
     return plain.eval(), multi.eval()
 
@@ -107,10 +131,12 @@ def _samples(b=2, hw=(64, 64), flip_indices=(1, 0, 3, 2)):
     h, w = hw
     out = []
     for _ in range(b):
-        ds = PoseDataSample(metainfo=dict(
-            flip_indices=list(flip_indices), input_size=(w, h),
-            input_center=np.array([w / 2, h / 2]),
-            input_scale=np.array([float(w), float(h)])))
+        ds = PoseDataSample(
+            metainfo=dict(
+                flip_indices=list(flip_indices),
+                input_size=(w, h),
+                input_center=np.array([w / 2, h / 2]),
+                input_scale=np.array([float(w), float(h)])))
         ds.gt_instances = InstanceData(
             bboxes=np.array([[0., 0., w, h]]), bbox_scores=np.ones(1))
         out.append(ds)
@@ -132,18 +158,28 @@ def _spot(x0, y0, sigma=4.0, hw=(H, W)):
 
 
 def _pool_model(ms, flip=False, preproc=None):
-    return MODELS.build(dict(
-        type='MultiScaleTopdownPoseEstimator',
-        data_preprocessor=preproc or dict(type='PoseDataPreprocessor'),
-        backbone=dict(type='MsTestPoolNet'),
-        # no deconv / conv / final layer: HeatmapHead passes the map through
-        head=dict(type='HeatmapHead', in_channels=2, out_channels=2,
-                  deconv_out_channels=None, final_layer=None,
-                  decoder=dict(type='MSRAHeatmap', input_size=(W, H),
-                               heatmap_size=(W // STRIDE, H // STRIDE),
-                               sigma=2)),
-        test_cfg=dict(flip_test=flip, shift_heatmap=True,
-                      output_heatmaps=True, multiscale_test=ms))).eval()
+    return MODELS.build(
+        dict(
+            type='MultiScaleTopdownPoseEstimator',
+            data_preprocessor=preproc or dict(type='PoseDataPreprocessor'),
+            backbone=dict(type='MsTestPoolNet'),
+            # no deconv / conv / final layer: HeatmapHead passes the map on
+            head=dict(
+                type='HeatmapHead',
+                in_channels=2,
+                out_channels=2,
+                deconv_out_channels=None,
+                final_layer=None,
+                decoder=dict(
+                    type='MSRAHeatmap',
+                    input_size=(W, H),
+                    heatmap_size=(W // STRIDE, H // STRIDE),
+                    sigma=2)),
+            test_cfg=dict(
+                flip_test=flip,
+                shift_heatmap=True,
+                output_heatmaps=True,
+                multiscale_test=ms))).eval()
 
 
 X_BIAS = 0.01  # normalised x offset of the coordinate head (scale dependent
@@ -154,14 +190,19 @@ def _rle_model(ms, flip=False, estimator='MultiScaleTopdownPoseEstimator'):
     """MMPose's RLEHead + RegressionLabel on the centroid net, its fc set so
     that joint k predicts x = cx + X_BIAS, y = cy, sigma = sigmoid(cx),
     sigmoid(cy) (score 1 - mean sigma depends on the scale too)."""
-    model = MODELS.build(dict(
-        type=estimator,
-        data_preprocessor=dict(type='PoseDataPreprocessor'),
-        backbone=dict(type='MsTestCentroidNet'),
-        head=dict(type='RLEHead', in_channels=2, num_joints=2,
-                  decoder=dict(type='RegressionLabel', input_size=(W, H))),
-        test_cfg=dict(flip_test=flip, shift_coords=True,
-                      multiscale_test=ms))).eval()
+    model = MODELS.build(
+        dict(
+            type=estimator,
+            data_preprocessor=dict(type='PoseDataPreprocessor'),
+            backbone=dict(type='MsTestCentroidNet'),
+            head=dict(
+                type='RLEHead',
+                in_channels=2,
+                num_joints=2,
+                decoder=dict(type='RegressionLabel', input_size=(W, H))),
+            test_cfg=dict(
+                flip_test=flip, shift_coords=True,
+                multiscale_test=ms))).eval()
     fc = model.head.fc
     with torch.no_grad():
         fc.weight.zero_()
@@ -180,8 +221,8 @@ def _expected_net_input(x, s, div, pad=0.0):
         return x, (H, W)
     h, w = int(np.floor(H * s + 0.5)), int(np.floor(W * s + 0.5))
     hp, wp = -(-h // div) * div, -(-w // div) * div
-    resized = F.interpolate(x, size=(h, w), mode='bilinear',
-                            align_corners=False)
+    resized = F.interpolate(
+        x, size=(h, w), mode='bilinear', align_corners=False)
     out = torch.full((x.shape[0], x.shape[1], hp, wp), 0.0)
     out += torch.as_tensor(pad).view(1, -1, 1, 1)
     out[..., :h, :w] = resized
@@ -208,12 +249,13 @@ def _ideal_keypoint_at_scale(x, s, flip, div=32):
 
 
 # ------------------------------------------------------------ scale 1 = plain
-@pytest.mark.parametrize('model_cfg', [SADI, HOURGLASS],
-                         ids=['sadi_dlm_head', 'hourglass_cpm_head'])
-@pytest.mark.parametrize('test_cfg', [FLIP, dict(flip_test=False)],
-                         ids=['flip', 'noflip'])
-@pytest.mark.parametrize('ms', [None, dict(scales=[1.0])],
-                         ids=['no_ms_cfg', 'one_scale'])
+@pytest.mark.parametrize(
+    'model_cfg', [SADI, HOURGLASS],
+    ids=['sadi_dlm_head', 'hourglass_cpm_head'])
+@pytest.mark.parametrize(
+    'test_cfg', [FLIP, dict(flip_test=False)], ids=['flip', 'noflip'])
+@pytest.mark.parametrize(
+    'ms', [None, dict(scales=[1.0])], ids=['no_ms_cfg', 'one_scale'])
 def test_one_scale_equals_topdown_pose_estimator(model_cfg, test_cfg, ms):
     plain, multi = _pair(model_cfg, dict(test_cfg, output_heatmaps=True), ms)
     x = _inputs()
@@ -255,8 +297,10 @@ def test_one_scale_coordinate_head_equals_topdown_pose_estimator(flip):
 def test_six_scales_run_and_output_base_heatmaps(mode):
     _, multi = _pair(
         SADI, dict(FLIP, output_heatmaps=True),
-        dict(scales=(0.75, 0.875, 1.0, 1.125, 1.25, 1.5), mode=mode,
-             size_divisor=16))
+        dict(
+            scales=(0.75, 0.875, 1.0, 1.125, 1.25, 1.5),
+            mode=mode,
+            size_divisor=16))
     with torch.no_grad():
         out = multi.predict(_inputs(), _samples())
     assert out[0].pred_instances.keypoints.shape == (1, K, 2)
@@ -265,15 +309,17 @@ def test_six_scales_run_and_output_base_heatmaps(mode):
 
 
 # ----------------------------------------------------------- pyramid geometry
-@pytest.mark.parametrize('hw,s,resized,padded', [
-    ((256, 192), 0.75, (192, 144), (192, 160)),  # not 192 x 128
-    ((256, 192), 0.875, (224, 168), (224, 192)),
-    ((256, 192), 1.125, (288, 216), (288, 224)),
-    ((256, 192), 1.25, (320, 240), (320, 256)),
-    ((256, 192), 1.5, (384, 288), (384, 288)),  # no padding needed
-    ((64, 48), 0.75, (48, 36), (64, 64)),
-    ((250, 190), 1.0, (250, 190), (250, 190)),  # scale 1 untouched
-])
+@pytest.mark.parametrize(
+    'hw,s,resized,padded',
+    [
+        ((256, 192), 0.75, (192, 144), (192, 160)),  # not 192 x 128
+        ((256, 192), 0.875, (224, 168), (224, 192)),
+        ((256, 192), 1.125, (288, 216), (288, 224)),
+        ((256, 192), 1.25, (320, 240), (320, 256)),
+        ((256, 192), 1.5, (384, 288), (384, 288)),  # no padding needed
+        ((64, 48), 0.75, (48, 36), (64, 64)),
+        ((250, 190), 1.0, (250, 190), (250, 190)),  # scale 1 untouched
+    ])
 def test_pyramid_sizes_keep_the_aspect_and_pad_to_the_divisor(
         hw, s, resized, padded):
     cfg = dict(mode='resize', size_divisor=32)
@@ -289,8 +335,8 @@ def test_network_input_is_the_resized_crop_padded_with_black(flip):
     (same aspect up to rounding) in the top-left corner and the normalised
     black value right of and below it, at a multiple of 32."""
     scales = (0.75, 1.25, 1.5)
-    model = _pool_model(dict(scales=scales, size_divisor=32), flip,
-                        preproc=PREPROC)
+    model = _pool_model(
+        dict(scales=scales, size_divisor=32), flip, preproc=PREPROC)
     seen = []
     model.backbone.register_forward_pre_hook(
         lambda m, args: seen.append(args[0].clone()))
@@ -315,8 +361,8 @@ def test_network_input_is_the_resized_crop_padded_with_black(flip):
 
 
 @pytest.mark.parametrize('s', [0.75, 0.875, 1.0, 1.125, 1.25, 1.5, 2.0])
-@pytest.mark.parametrize('x0,y0', [(20.5, 30.5), (36.0, 50.0),
-                                   (14.25, 17.75), (33.0, 13.0)])
+@pytest.mark.parametrize('x0,y0', [(20.5, 30.5), (36.0, 50.0), (14.25, 17.75),
+                                   (33.0, 13.0)])
 def test_bright_spot_maps_back_to_its_base_heatmap_position(s, x0, y0):
     """Identity-like network (the heatmap is the pooled image): a spot at
     base pixel (x0, y0) is resized (0.75, 0.875, 1.125, 1.25, 1.5 need
@@ -344,8 +390,8 @@ def test_heatmap_scales_are_averaged():
                 x, _samples(1, (H, W), (1, 0)))[0].pred_fields.heatmaps
             for s in scales
         ]
-    assert torch.allclose(both[0].pred_fields.heatmaps,
-                          sum(single) / len(scales), atol=1e-6)
+    assert torch.allclose(
+        both[0].pred_fields.heatmaps, sum(single) / len(scales), atol=1e-6)
     assert not torch.allclose(single[0], single[2], atol=1e-3)
 
 
@@ -366,21 +412,22 @@ def _ramp(n_rows, n_cols, content_rows, content_cols, axis, pad=1e6):
 @pytest.mark.parametrize('s', [0.75, 1.25, 2.0])
 def test_resize_back_mapping_is_exact_and_padding_does_not_leak(s):
     cfg = dict(mode='resize', size_divisor=32)
-    (h, w), (hp, wp) = MultiScaleTopdownPoseEstimator._pyramid_sizes(
-        (H, W), s, cfg)
+    (h, w), (hp, wp) = MultiScaleTopdownPoseEstimator._pyramid_sizes((H, W), s,
+                                                                     cfg)
     affine = MultiScaleTopdownPoseEstimator._frame_affine(
         s, cfg, (H, W), (h, w))
     n_rows, n_cols = hp // STRIDE, wp // STRIDE
     content = (-(-h // STRIDE), -(-w // STRIDE))  # cells u with 4u < h, w
     u0 = np.arange(W // STRIDE) * STRIDE  # base pixels of base cells (x)
     v0 = np.arange(H // STRIDE) * STRIDE
-    for axis, base_px, size, n_in in ((-1, u0, W, content[1]),
-                                      (-2, v0, H, content[0])):
+    for axis, base_px, size, n_in in ((-1, u0, W, content[1]), (-2, v0, H,
+                                                                content[0])):
         r = (w if axis == -1 else h) / size
         want = np.clip(((base_px + 0.5) * r - 0.5) / STRIDE, 0, n_in - 1)
         hm = _ramp(n_rows, n_cols, *content, axis)
         back, mask = MultiScaleTopdownPoseEstimator._heatmaps_to_base(
-            hm, affine, (H, W), (h, w), (hp, wp), (H // STRIDE, W // STRIDE),
+            hm,
+            affine, (H, W), (h, w), (hp, wp), (H // STRIDE, W // STRIDE),
             full_cover=True)
         got = back[0, 0, 0] if axis == -1 else back[0, 0, :, 0]
         assert back.abs().max() < 1e3  # no padded cell reached the result
@@ -400,8 +447,8 @@ def test_zoom_back_mapping_is_exact(s):
     u1 = (c + (np.arange(16) * 4 - c) * s) / 4
     for axis in (-1, -2):
         back, mask = MultiScaleTopdownPoseEstimator._heatmaps_to_base(
-            _ramp(16, 16, 16, 16, axis), affine, (64, 64), (64, 64),
-            (64, 64), (16, 16))
+            _ramp(16, 16, 16, 16, axis), affine, (64, 64), (64, 64), (64, 64),
+            (16, 16))
         got = back[0, 0, 0] if axis == -1 else back[0, 0, :, 0]
         assert np.allclose(got.numpy(), np.clip(u1, 0, 15), atol=1e-6)
     inside = (u1 >= -0.5) & (u1 <= 15.5)
@@ -422,8 +469,8 @@ def test_zoom_mode_warps_inputs_consistently():
     assert resized == (64, 64)
     pad = multi._pad_value(x)
     c = 31.5
-    zy, zx = np.unravel_index(int((zoomed[0, 0] - pad[0, 0]).abs().argmax()),
-                              (64, 64))
+    zy, zx = np.unravel_index(
+        int((zoomed[0, 0] - pad[0, 0]).abs().argmax()), (64, 64))
     assert abs(zx - (c + (40 - c) * 1.5)) <= 1
     assert abs(zy - (c + (20 - c) * 1.5)) <= 1
 
@@ -434,9 +481,9 @@ def test_zoom_out_pads_with_normalised_black():
     zoomed, _ = multi._scale_inputs(x, 0.5, multi._ms_cfg())
     pad = multi._pad_value(x)
     assert torch.allclose(zoomed[..., 0, 0], pad[..., 0, 0])
-    assert torch.allclose(pad.flatten(),
-                          -torch.tensor([123.675, 116.28, 103.53]) /
-                          torch.tensor([58.395, 57.12, 57.375]))
+    assert torch.allclose(
+        pad.flatten(), -torch.tensor([123.675, 116.28, 103.53]) /
+        torch.tensor([58.395, 57.12, 57.375]))
 
 
 @pytest.mark.parametrize('mode,s', [('resize', 0.75), ('resize', 1.25),
@@ -561,8 +608,11 @@ def test_neck_is_skipped_when_the_head_does_not_use_it(mode, neck_calls):
 ])
 def test_invalid_multiscale_cfg(ms, name):
     with pytest.raises(ValueError, match=name):
-        MODELS.build(dict(type='MultiScaleTopdownPoseEstimator', **SADI,
-                          test_cfg=dict(multiscale_test=ms)))
+        MODELS.build(
+            dict(
+                type='MultiScaleTopdownPoseEstimator',
+                **SADI,
+                test_cfg=dict(multiscale_test=ms)))
 
 
 def test_registered():

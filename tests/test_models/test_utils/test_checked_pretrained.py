@@ -10,9 +10,9 @@ from mmengine.model import BaseModule
 from mmpose.models import build_backbone
 from torch import nn
 
+from mmpose_ext.devkit.testing import tiny_hrnet_extra
 from mmpose_ext.models.utils import PretrainedUnavailableError
 from mmpose_ext.models.utils.checked_pretrained import WEIGHTS_FROM_RESUME
-from mmpose_ext.devkit.testing import tiny_hrnet_extra
 
 # Port 9 on localhost refuses connections: the offline case, quickly.
 OFFLINE_URL = 'http://127.0.0.1:9/hrnet_w32-36af842e.pth'
@@ -20,9 +20,11 @@ OFFLINE_URL = 'http://127.0.0.1:9/hrnet_w32-36af842e.pth'
 
 def _backbone(checkpoint, type_='SGHRNet', **init):
     return build_backbone(
-        dict(type=type_, extra=tiny_hrnet_extra(8),
-             init_cfg=dict(type='CheckedPretrained', checkpoint=checkpoint,
-                           **init)))
+        dict(
+            type=type_,
+            extra=tiny_hrnet_extra(8),
+            init_cfg=dict(
+                type='CheckedPretrained', checkpoint=checkpoint, **init)))
 
 
 def test_unreachable_url_stops_with_the_fix_in_the_message(tmp_path):
@@ -40,8 +42,8 @@ def test_unreachable_url_stops_with_the_fix_in_the_message(tmp_path):
 
 def test_missing_local_file_names_its_absolute_path(tmp_path):
     model = _backbone(str(tmp_path / 'missing.pth'))
-    with pytest.raises(PretrainedUnavailableError,
-                       match=str(tmp_path / 'missing.pth')):
+    with pytest.raises(
+            PretrainedUnavailableError, match=str(tmp_path / 'missing.pth')):
         model.init_weights()
 
 
@@ -60,8 +62,10 @@ def test_opt_in_gives_hrnets_own_init_not_pytorchs():
     with mock.patch(
             'mmpose_ext.models.utils.checked_pretrained.print_log') as log:
         model.init_weights()
-    warnings = [c for c in log.call_args_list
-                if c.kwargs.get('level') == logging.WARNING]
+    warnings = [
+        c for c in log.call_args_list
+        if c.kwargs.get('level') == logging.WARNING
+    ]
     assert len(warnings) == 1 and OFFLINE_URL in warnings[0].args[0]
     # HRNet's init_cfg: Normal(std=0.001) on every convolution ...
     stds = _conv_stds(model)
@@ -133,9 +137,10 @@ def test_corrupt_checkpoint_is_an_error_even_with_the_opt_in(tmp_path):
     assert 'corrupt.pth' in str(err.value)
 
 
-@pytest.mark.parametrize('bad', [dict(checkpoint=''),
-                                 dict(checkpoint='x.pth',
-                                      allow_random_init='yes')])
+@pytest.mark.parametrize(
+    'bad',
+    [dict(checkpoint=''),
+     dict(checkpoint='x.pth', allow_random_init='yes')])
 def test_invalid_arguments(bad):
     from mmpose_ext.models.utils import CheckedPretrainedInit
     with pytest.raises(ValueError):

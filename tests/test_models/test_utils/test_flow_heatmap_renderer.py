@@ -28,8 +28,7 @@ def _flow(gain=0.2, bias=0.05, seed=0, identity=False):
                     m.weight.copy_(
                         torch.randn(m.weight.shape, generator=g) * gain /
                         math.sqrt(m.weight.shape[1]))
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) *
-                                 bias)
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * bias)
         if identity:
             last = net[-2] if isinstance(net[-1], nn.Tanh) else net[-1]
             nn.init.zeros_(last.weight)
@@ -69,8 +68,9 @@ def test_lattice_matches_the_exact_flow():
     mu = torch.rand(2, K, 2) * 0.6 + 0.2
     sigma = torch.full((2, K, 2), 0.08)
     with torch.no_grad():
-        assert (exact(flow, mu, sigma, (H, W)) -
-                lattice(flow, mu, sigma, (H, W))).abs().max() < 0.02
+        assert (exact(flow, mu, sigma,
+                      (H, W)) - lattice(flow, mu, sigma,
+                                        (H, W))).abs().max() < 0.02
 
 
 @pytest.mark.parametrize('interp,size', [('cubic', 12), ('linear', 24)])
@@ -80,8 +80,8 @@ def test_default_lattice_is_close_to_the_flow(interp, size):
     sigma = torch.rand(2, K, 2) * 0.03 + 0.03
     with torch.no_grad():
         exact = FlowExactRenderer()(flow, mu, sigma, (H, W))
-        lattice = FlowLatticeRenderer(lattice_size=size, interp=interp)(
-            flow, mu, sigma, (H, W))
+        lattice = FlowLatticeRenderer(
+            lattice_size=size, interp=interp)(flow, mu, sigma, (H, W))
     assert (exact - lattice).abs().max() < 5e-3
 
 
@@ -92,18 +92,23 @@ def test_sigma_means_one_thing_in_every_renderer(q):
     flow = _flow(identity=True)
     mu = torch.tensor([[[0.4, 0.55], [0.7, 0.3]]])
     sigma = torch.tensor([[[0.05, 0.08], [0.1, 0.04]]])
-    maps = [r(flow, mu, sigma, (32, 32)) for r in (
-        BaseDensityRenderer(q_distribution=q),
-        FlowExactRenderer(q_distribution=q),
-        FlowLatticeRenderer(q_distribution=q))]
+    maps = [
+        r(flow, mu, sigma, (32, 32))
+        for r in (BaseDensityRenderer(q_distribution=q),
+                  FlowExactRenderer(q_distribution=q),
+                  FlowLatticeRenderer(q_distribution=q))
+    ]
     for m in maps[1:]:
         assert torch.allclose(m, maps[0], atol=1e-5)
     # ... and the drawing is Q(z) N(z) in closed form
     t = torch.arange(32.) / 32
     zx = (mu[0, 0, 0] - t) / sigma[0, 0, 0]
     zy = (mu[0, 0, 1] - t) / sigma[0, 0, 1]
-    q_log = {'gaussian': lambda z: -0.5 * z**2, 'laplace': lambda z: -z.abs(),
-             None: lambda z: 0 * z}[q]
+    q_log = {
+        'gaussian': lambda z: -0.5 * z**2,
+        'laplace': lambda z: -z.abs(),
+        None: lambda z: 0 * z
+    }[q]
     ax, ay = -0.5 * zx**2 + q_log(zx), -0.5 * zy**2 + q_log(zy)
     expected = (ay[:, None] + ax[None, :])
     expected = (expected - expected.max()).clamp(min=-40).exp()
@@ -120,8 +125,9 @@ def test_window_equals_the_full_map():
     with torch.no_grad():
         _, index = windowed.windowed(flow, mu, sigma, (32, 32))
         assert index is not None and index.shape[-1] < 32 * 32
-        assert (windowed(flow, mu, sigma, (32, 32)) -
-                full(flow, mu, sigma, (32, 32))).abs().max() < 1e-6
+        assert (windowed(flow, mu, sigma,
+                         (32, 32)) - full(flow, mu, sigma,
+                                          (32, 32))).abs().max() < 1e-6
 
 
 def test_width_follows_sigma():
