@@ -27,6 +27,12 @@ in ONE process, interleaved round-robin, and report min and median; see
     # where SADI-Net's DLM head spends its time, per heatmap renderer
     python tools/benchmark.py dlm configs/sadi_net_mpii.py --batch 32
 
+    # gradient norm of every loss term on the shared backbone at init, and
+    # its ratio to loss_kpt's (the loss weights' justification)
+    python tools/benchmark.py grad-balance configs/sadi_net_mpii.py \\
+        --width 16 --input-size 128 128 --batches 3 \\
+        --cfg-options model.head.rle_weight=1e-6
+
 Common options: ``--threads`` (default 2), ``--out``, ``--work-dir``.
 Config arguments accept ``mmpose::path/in/mmpose/configs.py``. For tiny
 runs, ``--width W`` shrinks HRNet-family and SADI-Net configs and
@@ -58,6 +64,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
 
 import mmpose_ext  # noqa: F401  (registers the plugin's modules)
 from mmpose_ext.devkit.benchmark import common
+from mmpose_ext.devkit.benchmark.balance import format_balance, run_balance
 from mmpose_ext.devkit.benchmark.codec import (codec_pair, format_codec,
                                                run_codec)
 from mmpose_ext.devkit.benchmark.common import resolve_config
@@ -284,6 +291,49 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         default=list(RENDERERS),
         choices=list(RENDERERS))
     _common(p)
+
+    p = sub.add_parser(
+        'grad-balance',
+        help='gradient norm of every loss term on the '
+        'backbone, at initialisation')
+    p.add_argument('config')
+    p.add_argument(
+        '--batches', type=int, default=3, help='batches measured (N)')
+    p.add_argument('--batch-size', '--batch', type=int, default=16)
+    p.add_argument(
+        '--width',
+        type=int,
+        default=None,
+        help='shrink the model to this branch width (default: as is)')
+    p.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=None,
+        help='input width and height (default: the config\'s)')
+    p.add_argument(
+        '--stacks',
+        type=int,
+        default=2,
+        help='hourglass stacks of a shrunk SADI-Net')
+    p.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='model initialisation and augmentation seed')
+    p.add_argument('--data-seed', type=int, default=0)
+    p.add_argument(
+        '--reference',
+        default=None,
+        help='term the ratios refer to (default: the first, loss_kpt)')
+    p.add_argument(
+        '--no-rescale',
+        action='store_true',
+        help="with --input-size, keep SG-HRNet's disk radius and "
+        'segmentation scale (default: rescaled with the heatmap as '
+        'the learn benchmark does)')
+    _common(p)
     return parser.parse_args(argv)
 
 
@@ -435,6 +485,22 @@ def _run(args, argv):
             warmup=args.warmup,
             renderers=args.renderers)
         text = format_dlm(res)
+    elif args.command == 'grad-balance':
+        res = run_balance(
+            resolve_config(args.config),
+            batches=args.batches,
+            batch_size=args.batch_size,
+            width=args.width,
+            input_size=args.input_size,
+            num_stacks=args.stacks,
+            seed=args.seed,
+            reference=args.reference,
+            rescale=not args.no_rescale,
+            cfg_options=args.cfg_options,
+            data_seed=args.data_seed,
+            work_dir=args.work_dir,
+            log=log)
+        text = format_balance(res)
     res['machine'] = info
     res['clock'] = args.clock
     res['command'] = 'python tools/benchmark.py ' + ' '.join(

@@ -3,7 +3,9 @@
 the project (``tools/get_flops.py``, the speed and inference benchmarks).
 
 MMEngine's analysis tools (``mmengine.analysis.FlopAnalyzer``) on one input
-of shape (1, 3, H, W) in ``mode='tensor'`` (backbone + head, no flip test),
+of shape (1, 3, H, W) in ``mode='tensor'`` (backbone + head, no flip test;
+a head whose prediction is not its forward, e.g. ``DLMHead`` with
+``predict_from='average'``, is counted along its prediction path),
 the model built exactly as the runner builds it. MMEngine counts one
 multiply-add as one FLOP, for every operator (BN, upsampling, ... included);
 papers in the HRNet line (HRNet, SG-HRNet: 28.5M / 7.1 GFLOPs) count only
@@ -17,6 +19,8 @@ from mmengine.analysis.print_helper import complexity_stats_table
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
+
+from mmpose_ext.models.heads.interface import as_topdown_head
 
 #: operators counted as "conv + linear"
 CONV_LINEAR_OPS = ('conv', 'linear', 'addmm', 'matmul', 'bmm', 'einsum')
@@ -48,8 +52,21 @@ def get_complexity(cfg: Config, shape: Optional[Sequence[int]] = None) -> Dict:
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     model = MODELS.build(cfg.model)  # no init_weights(): nothing downloaded
     model.eval()
-    # count backbone + head as MMPose's get_flops does: mode='tensor'
+    # count backbone + head as MMPose's get_flops does (mode='tensor'),
+    # unless the head predicts through another path (DLMHead with
+    # predict_from='average' / 'regression': neck + DLM); no flip
     model.forward = model._forward
+    test_cfg = dict(model.test_cfg or {}, flip_test=False)
+    head = as_topdown_head(model.head) if model.with_head else None
+    if head is not None and not head.forward_is_prediction(test_cfg):
+
+        def predict_path(x):
+            feats = model.extract_feat(x)
+            if head.prediction_source(test_cfg) == 'coordinate':
+                return head.predict_coordinates(feats, [], test_cfg)
+            return head.predict_heatmaps(feats, [], test_cfg)
+
+        model.forward = predict_path
     h, w = shape if shape is not None else default_shape(cfg)
     inputs = (torch.zeros(1, 3, h, w), )
     with torch.no_grad():

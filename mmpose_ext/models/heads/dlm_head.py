@@ -64,8 +64,9 @@ class DLMHead(TopdownHeadInterface, BaseHead):
             it off (an ablation: nothing then trains mu from afar or sigma).
             Defaults to 1e-7. The weights set how hard the DLM pulls on the
             shared hourglass: at these defaults, at initialisation, the
-            likelihood's gradient there is about L_rfm's and L_dlm's 1e-3 of
-            it (docs/sadi_net.md, "Loss weights").
+            likelihood's gradient there is 0.4-2x L_rfm's and L_dlm's
+            ~5e-4 of L_rfm's (``tools/benchmark.py grad-balance``,
+            docs/sadi_net.md, "Loss weights").
         loss (dict): Heatmap loss of L_rfm and L_dlm. Defaults to
             ``KeypointMSELoss(use_target_weight=True)``.
         loss_rle (dict): MMPose's ``RLELoss``, whose ``flow_model``
