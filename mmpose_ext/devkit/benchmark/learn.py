@@ -11,7 +11,8 @@ Groups (:data:`GROUPS`; the FIRST model of each is its baseline):
   baseline only in the SGMs + segmentation loss (and DWA); COCO AP
   (CocoMetric, ground-truth boxes, flip test as configured);
 * ``hrnet-ablations``: SG-HRNet with one open setting changed (lambda x0.1,
-  x10, the SGM map's initial value);
+  x10, the SGM map's initial value, the SGMs without their segmentation
+  loss);
 * ``sadi``: the plain-hourglass and RFM ablations and SADI-Net
   (``configs/sadi_net_mpii.py``), the latter also evaluated from its
   regressed means and from the confidence-weighted average of its two
@@ -103,6 +104,15 @@ GROUPS = {
                 name='SG-HRNet, SGM map starts at 0.9',
                 config='configs/sg_hrnet_w32_coco.py',
                 cfg_options={'model.backbone.sgm_init_prob': 0.9}),
+            # the SGMs' gating without their supervision: is the cost the
+            # attention itself or the segmentation loss?
+            dict(
+                name='SG-HRNet, SGMs unsupervised (no seg loss, no DWA)',
+                config='configs/sg_hrnet_w32_coco.py',
+                cfg_options={
+                    'model.head.loss_seg.loss_weight': 0.0,
+                    'model.head.multi_task_loss.mode': 'fixed'
+                }),
         ),
         input_size=(96, 128),
         metric='coco/AP',
