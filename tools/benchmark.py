@@ -434,6 +434,8 @@ def _run(args, argv):
             with open(path) as f:
                 results.append(json.load(f))
         res = merge_learn(results)
+        # the runs' machine, not the merging process's
+        info = dict(results[0].get('machine') or info)
         text = format_learn(res)
     elif args.command == 'learn':
         sizes = {}

@@ -194,11 +194,16 @@ def test_learn(bench, tmp_path, capsys, repo_root):
     # runs split over processes join into the same table
     part = str(tmp_path / 'part.json')
     res2 = dict(res, runs=[r for r in res['runs'] if r['seed'] == 1])
-    res1 = dict(res, runs=[r for r in res['runs'] if r['seed'] == 0])
+    res1 = dict(
+        res,
+        runs=[r for r in res['runs'] if r['seed'] == 0],
+        machine=dict(res['machine'], cpu='the runs\' CPU'))
     json.dump(res1, open(out, 'w'))
     json.dump(res2, open(part, 'w'))
     merged = bench['main'](['learn', '--merge', out, part, *ONE])
     assert merged['groups'] == res['groups']
+    # the machine the runs trained on, not the merging process's
+    assert merged['machine']['cpu'] == 'the runs\' CPU'
     with pytest.raises(ValueError, match='appears twice'):
         bench['main'](['learn', '--merge', out, out, *ONE])
 
