@@ -3,21 +3,31 @@
 #
 #   bash tools/install.sh              # create/update .venv inside the checkout
 #   bash tools/install.sh --active     # install into the already-active environment
+#   bash tools/install.sh --mmcv-full  # compiled mmcv (built from source) instead of mmcv-lite
+#   bash tools/install.sh --mmcv-lite  # mmcv-lite even where CUDA is present
 #   MMPOSE_EXT_VENV=/path bash tools/install.sh   # venv somewhere else
 #
-# Idempotent: every step checks whether it is already satisfied, and a stamp
-# file (hash of this script, the constraints and setup.py) makes a repeated
-# run a no-op. See README.md, "Environment pitfalls", for why each pin exists.
+# mmcv: by default the pure-Python mmcv-lite (seconds; the plugin supplies the
+# ops its models and detectors need, mmpose_ext/compat/mmcv_ops.py), or the
+# compiled mmcv when CUDA is present or --mmcv-full is given (a source build,
+# 10-16 min on 2 cores the first time). An mmcv with compiled ops that is
+# already installed is kept. Idempotent: every step checks whether it is
+# already satisfied, and a stamp file (hash of this script, the constraints,
+# setup.py and the mmcv choice) makes a repeated run a no-op. See README.md,
+# "Environment pitfalls", for why each pin exists.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONSTRAINTS="$ROOT/requirements/constraints.txt"
 USE_ACTIVE=0
+MMCV_MODE=auto
 for arg in "$@"; do
   case "$arg" in
     --active) USE_ACTIVE=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "install.sh: unknown argument '$arg' (use --active or --help)" >&2; exit 2 ;;
+    --mmcv-full) MMCV_MODE=full ;;
+    --mmcv-lite) MMCV_MODE=lite ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument '$arg' (use --active, --mmcv-full, --mmcv-lite or --help)" >&2; exit 2 ;;
   esac
 done
 
@@ -40,8 +50,9 @@ fi
 
 STAMP_DIR="$("$PY" -c 'import sys; print(sys.prefix)')"
 STAMP="$STAMP_DIR/.mmpose_ext_install_stamp"
-HASH="$(cat "$0" "$CONSTRAINTS" "$ROOT/setup.py" | sha256sum | cut -c1-16)"
-CHECK='import torchvision, mmcv.ops, mmdet.models, mmpose.models, mmpose_ext
+HASH="$( (cat "$0" "$CONSTRAINTS" "$ROOT/setup.py"; echo "$MMCV_MODE") | sha256sum | cut -c1-16)"
+# mmpose_ext first: on mmcv-lite it supplies mmcv's ops before mmcv.ops loads
+CHECK='import mmpose_ext, torchvision, mmcv.ops, mmdet.models, mmpose.models
 from mmpose.utils import register_all_modules; register_all_modules()'
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && "$PY" -c "$CHECK" >/dev/null 2>&1; then
@@ -65,9 +76,9 @@ if ! have 'import torch, torchvision; v = torch.__version__; assert v.split("+")
   "${PIP[@]}" "torch===2.13.0" "torchvision==0.28.0" "numpy<2"
 fi
 
-# 3. mmengine, then mmcv 2.1.0 WITH compiled ops (mmdet and mmpose.models need
-#    mmcv.ops). No GPU here, so the ops are CPU ops (FORCE_CUDA=0); on a GPU
-#    machine rebuild with FORCE_CUDA=1. pip caches the built wheel.
+# 3. mmengine, then mmcv 2.1.0: mmcv-lite (pure Python, the default without
+#    CUDA) or the compiled mmcv (CUDA present, or --mmcv-full). Both install the
+#    same `mmcv` package, so one replaces the other.
 # mmcv's wheel requires opencv-python; a second OpenCV distribution
 # (-headless) would overwrite the same cv2/ folder, so keep exactly one.
 if have 'import importlib.metadata as m; m.version("opencv-python-headless")'; then
@@ -75,18 +86,39 @@ if have 'import importlib.metadata as m; m.version("opencv-python-headless")'; t
   "${PIP[@]}" -q --force-reinstall --no-deps "opencv-python<4.12"
 fi
 "${PIP[@]}" -q "mmengine==0.10.7" "opencv-python<4.12" addict yapf packaging pyyaml
-if ! have 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"; from mmcv.ops import nms'; then
-  log "building mmcv 2.1.0 with ops (about 16 minutes on 2 cores the first time; cached afterwards)"
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "${PIP[@]}" --no-build-isolation "mmcv==2.1.0"
+COMPILED_OPS='import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"; from mmcv.ops import nms'
+if [ "$MMCV_MODE" = auto ]; then
+  if have 'import torch; assert torch.cuda.is_available()'; then MMCV_MODE=full; else MMCV_MODE=lite; fi
+  log "mmcv: $MMCV_MODE (CUDA $( [ "$MMCV_MODE" = full ] && echo present || echo absent); --mmcv-full / --mmcv-lite choose)"
+fi
+dist_installed() { have "import importlib.metadata as m; m.version('$1')"; }
+if [ "$MMCV_MODE" = full ]; then
+  if ! have "$COMPILED_OPS"; then
+    # check the build's needs before a long step starts
+    command -v "${CXX:-g++}" >/dev/null 2>&1 || { echo "install.sh: --mmcv-full builds mmcv's C++ ops and needs a C++ compiler (${CXX:-g++} not found): install one (e.g. apt-get install g++), or use the default mmcv-lite (drop --mmcv-full)" >&2; exit 1; }
+    "$PY" -c 'import os, sysconfig; assert os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null \
+      || { echo "install.sh: --mmcv-full needs the Python headers (Python.h) of $PY: install them (e.g. apt-get install python3-dev), or use the default mmcv-lite" >&2; exit 1; }
+    if dist_installed mmcv-lite; then "$PY" -m pip uninstall -y -q mmcv-lite; fi
+    log "building mmcv 2.1.0 with ops (10-16 minutes on 2 cores the first time; cached afterwards)"
+    MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+      "${PIP[@]}" --no-build-isolation "mmcv==2.1.0"
+  fi
+elif have "$COMPILED_OPS"; then
+  log "keeping the installed mmcv with compiled ops (a superset of mmcv-lite)"
+else
+  if dist_installed mmcv; then "$PY" -m pip uninstall -y -q mmcv; fi
+  "${PIP[@]}" -q "mmcv-lite==2.1.0"
 fi
 
 # 4. mmpose without chumpy (never imported, does not build), plus its real needs.
 if ! have 'import mmpose; assert mmpose.__version__ == "1.3.2"'; then
   "${PIP[@]}" --no-deps "mmpose==1.3.2"
 fi
+# mmdet without deps too: it requires the `mmcv` distribution, which pip would
+# build from source although mmcv-lite provides the same package
+"${PIP[@]}" -q --no-deps "mmdet==3.3.0"
 "${PIP[@]}" -q json_tricks munkres matplotlib scipy six "xtcocotools==1.14.3" pillow \
-  "mmdet==3.3.0" pycocotools shapely terminaltables tqdm
+  pycocotools shapely terminaltables tqdm
 
 # 5. openmim without its opendatalab chain (it downgrades setuptools and pulls numpy 2).
 "${PIP[@]}" -q --no-deps "openmim==0.3.9"
@@ -98,6 +130,6 @@ fi
 
 log "checking the stack imports"
 "$PY" -c "$CHECK"
-"$PY" -c 'import torch, mmcv, mmengine, mmpose, mmdet, numpy; print("[install] torch", torch.__version__, "| mmcv", mmcv.__version__, "| mmengine", mmengine.__version__, "| mmpose", mmpose.__version__, "| mmdet", mmdet.__version__, "| numpy", numpy.__version__)'
+"$PY" -c 'import mmpose_ext, torch, mmcv, mmengine, mmpose, mmdet, numpy; from mmpose_ext.compat import compiled_ops_available as c; print("[install] torch", torch.__version__, "| mmcv", mmcv.__version__, "(compiled ops)" if c() else "(mmcv-lite: torch nms / roi_align)", "| mmengine", mmengine.__version__, "| mmpose", mmpose.__version__, "| mmdet", mmdet.__version__, "| numpy", numpy.__version__)'
 echo "$HASH" > "$STAMP"
 log "done"

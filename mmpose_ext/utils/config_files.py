@@ -22,13 +22,20 @@ def config_file(relpath: str) -> str:
     Raises:
         FileNotFoundError: Naming both places looked in.
     """
-    candidates = [
-        osp.join(_PACKAGE, '.mim', 'configs', relpath),
-        osp.join(osp.dirname(_PACKAGE), 'configs', relpath),
+    roots = [
+        osp.join(_PACKAGE, '.mim', 'configs'),
+        osp.join(osp.dirname(_PACKAGE), 'configs'),
     ]
-    for path in candidates:
+    for root in roots:
+        path = osp.join(root, relpath)
         if osp.isfile(path):
             return path
+    for root in roots:
+        if osp.isfile(osp.join(root, '_base_', 'topdown_coco.py')):
+            raise FileNotFoundError(
+                f'mmpose_ext has no config {relpath!r} (looked in {root})')
     raise FileNotFoundError(
-        f'mmpose_ext config {relpath!r} not found in {candidates}: the '
-        'package is installed without its configs; reinstall it')
+        f'mmpose_ext config {relpath!r} not found in {roots}: the package '
+        'is installed without its configs; reinstall it from a wheel built '
+        'by `pip wheel --no-deps .` or `python -m build --wheel` (they '
+        'carry mmpose_ext/.mim/configs), or `pip install -e .` a checkout')
