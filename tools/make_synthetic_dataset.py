@@ -24,8 +24,8 @@ class _OneLineErrorParser(argparse.ArgumentParser):
 def parse_args(argv=None):
     parser = _OneLineErrorParser(
         prog='make_synthetic_dataset.py',
-        description='Write a synthetic COCO / MPII / LSP / LSPET pose data '
-        'set in the real file layout.')
+        description='Write a synthetic COCO / MPII / LSP / LSPET / CrowdPose '
+        'pose data set in the real file layout.')
     parser.add_argument('fmt', choices=FORMATS, help='data set format')
     parser.add_argument('out_dir', help='data root to create')
     parser.add_argument(

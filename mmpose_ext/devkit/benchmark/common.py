@@ -27,6 +27,7 @@ DATASET_FORMATS = {
     'CocoDataset': 'coco',
     'MpiiDataset': 'mpii',
     'LspDataset': 'lsp',
+    'CrowdPoseDataset': 'crowdpose',
 }
 HRNET_BACKBONES = ('HRNet', 'SGHRNet')
 SADI_BACKBONES = ('RFMHourglassNet', )
@@ -245,7 +246,7 @@ def dataset_format(cfg: Config) -> str:
     # dataset wrappers: the plugin's SkipBadSamples(dataset_type=...) keeps
     # the wrapped data set's arguments flat; MMEngine's wrappers nest them
     while t not in DATASET_FORMATS:
-        if 'dataset_type' in ds:
+        if 'dataset_type' in ds and ds.dataset_type != t:
             t = ds.dataset_type
         elif isinstance(ds.get('dataset'), dict):
             ds = ds.dataset

@@ -1,27 +1,30 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-"""Synthetic human-pose data sets in the real COCO, MPII and LSP formats.
+"""Synthetic human-pose data sets in the real COCO, MPII, LSP and CrowdPose
+formats.
 
 No real pose data can be downloaded on the machines this project is built
 on, so the tests, the quick start and the learning benchmark use data sets
 made here. They are written in exactly the layouts of the real downloads, so
-MMPose's own ``CocoDataset`` / ``MpiiDataset`` / ``CocoMetric`` /
-``MpiiPCKAccuracy`` and the plugin's LSP reader run unchanged on them; only
-``data_root`` changes in a config. Part of the dev kit: the plugin never
-imports it. Make a data set with :func:`generate_dataset` or
-``tools/make_synthetic_dataset.py``.
+MMPose's own ``CocoDataset`` / ``MpiiDataset`` / ``CrowdPoseDataset`` /
+``CocoMetric`` / ``MpiiPCKAccuracy`` and the plugin's LSP reader run
+unchanged on them; only ``data_root`` changes in a config. Part of the dev
+kit: the plugin never imports it. Make a data set with
+:func:`generate_dataset` or ``tools/make_synthetic_dataset.py``.
 
 Modules
 -------
 * :mod:`.skeleton`: the articulated skeleton, its joint and part tables,
   pose sampling and placing a person in an image;
 * :mod:`.keypoints`: each format's keypoints as skeleton joints, read from
-  the dataset meta files (``configs/_base_/datasets/{coco,mpii,lsp}.py``);
+  the dataset meta files (``configs/_base_/datasets/{coco,mpii,lsp}.py``,
+  MMPose's ``crowdpose.py``);
 * :mod:`.drawing`: colours, the canvas with its draw-order id map, people
   and backgrounds;
 * :mod:`.scene`: :class:`SyntheticScene`, :func:`scene_rng` and
   :func:`render_scene` (people in a scene, occluders, visibility);
-* :mod:`.files`, :mod:`.coco`, :mod:`.mpii`, :mod:`.lsp`: argument checks,
-  byte-stable writers and the three formats' files.
+* :mod:`.files`, :mod:`.coco`, :mod:`.mpii`, :mod:`.lsp`,
+  :mod:`.crowdpose`: argument checks, byte-stable writers and the formats'
+  files.
 
 Drawing
 -------
@@ -45,8 +48,9 @@ Keypoints of all formats are functions of the same skeleton joints
 (:data:`SKELETON_JOINTS`); their names and order are those of the dataset
 meta files MMPose reads the same files with (:mod:`.keypoints`). MPII
 ``pelvis`` is the hip midpoint, ``thorax`` the shoulder midpoint,
-``upper_neck`` the top of the neck (also LSP ``neck``), ``head_top`` lies on
-the head's long axis inside the drawn head.
+``upper_neck`` the top of the neck (also LSP and CrowdPose ``neck``),
+``head_top`` (CrowdPose ``top_head``) lies on the head's long axis inside the
+drawn head.
 Joint positions are integer pixel coordinates (pixel centres are integers,
 the COCO / OpenCV convention) and the drawing uses exactly those integers.
 
@@ -132,11 +136,33 @@ checked but unused)::
     ``np.logical_not`` on the LSP row only).
   * ``lspet``: ``joints`` is 14 x 3 x N with columns ``x``, ``y``,
     **1 = visible, 0 = occluded** (as in the LSP-extended file).
+
+``crowdpose`` (COCO's scenes: 1..max_people people per image, fixed image
+size; the paths of MMPose's CrowdPose configs)::
+
+    OUT/annotations/mmpose_crowdpose_{trainval,test}.json   (train, val)
+    OUT/annotations/det_for_crowd_test_0.1_0.5.json
+    OUT/images/100001.jpg ...   (image id = 100000 + n; val continues)
+
+  As MMPose's real ``test_crowdpose.json``: ``categories`` (person, the 14
+  CrowdPose keypoint names of the real file, ``head`` for the meta's
+  ``top_head``, and the meta's 1-based limbs), ``images`` (``file_name``,
+  ``id``, ``width``, ``height``, ``crowdIndex``) and ``annotations`` with
+  ``keypoints`` (14 x [x, y, v], flags and ``bbox`` as COCO's),
+  ``num_keypoints`` (labelled keypoints of the 12 limb joints: the real
+  file does not count head top and neck; ``iou_type='keypoints_crowd'``
+  evaluation ignores a person with 0), ``iscrowd`` = 0, ``category_id`` =
+  1, ``image_id``, ``id``; no ``segmentation``, no ``area`` (CrowdPose is
+  evaluated with ``use_area=False``). ``crowdIndex`` is CrowdPose's crowd
+  index, :func:`~.crowdpose.crowd_index` (it reproduces the real file's
+  values). The detection file is as COCO's, on the val images.
 """
 from typing import Dict, Tuple
 
 from .coco import COCO_DET_FILE, make_coco_dataset
+from .crowdpose import CROWDPOSE_DET_FILE, crowd_index, make_crowdpose_dataset
 from .keypoints import (COCO_FROM_SKELETON, COCO_KEYPOINTS, COCO_SKELETON,
+                        CROWDPOSE_FROM_SKELETON, CROWDPOSE_KEYPOINTS,
                         LSP_FROM_SKELETON, LSP_KEYPOINTS, MPII_FROM_SKELETON,
                         MPII_KEYPOINTS)
 from .lsp import make_lsp_dataset
@@ -149,7 +175,9 @@ __all__ = [
     'COCO_SKELETON', 'MPII_KEYPOINTS', 'LSP_KEYPOINTS', 'COCO_FROM_SKELETON',
     'MPII_FROM_SKELETON', 'LSP_FROM_SKELETON', 'COCO_DET_FILE',
     'SyntheticScene', 'scene_rng', 'render_scene', 'generate_dataset',
-    'make_coco_dataset', 'make_mpii_dataset', 'make_lsp_dataset'
+    'make_coco_dataset', 'make_mpii_dataset', 'make_lsp_dataset',
+    'CROWDPOSE_KEYPOINTS', 'CROWDPOSE_FROM_SKELETON', 'CROWDPOSE_DET_FILE',
+    'crowd_index', 'make_crowdpose_dataset'
 ]
 
 
@@ -163,7 +191,7 @@ def generate_dataset(fmt: str,
     """Write a synthetic data set of one format under ``out_dir``.
 
     Args:
-        fmt (str): 'coco', 'mpii', 'lsp' or 'lspet'.
+        fmt (str): 'coco', 'mpii', 'lsp', 'lspet' or 'crowdpose'.
         out_dir (str): Data root to create (its parents are created too).
         num_train (int): Train images (positive).
         num_val (int): Val images (positive).
@@ -175,7 +203,8 @@ def generate_dataset(fmt: str,
 
     Returns:
         dict[str, str]: The written paths, see :func:`make_coco_dataset`,
-        :func:`make_mpii_dataset` and :func:`make_lsp_dataset`.
+        :func:`make_mpii_dataset`, :func:`make_lsp_dataset` and
+        :func:`make_crowdpose_dataset`.
 
     Raises:
         ValueError: An argument is invalid; the one-line message names it.
@@ -193,4 +222,6 @@ def generate_dataset(fmt: str,
         return make_coco_dataset(out_dir, **kwargs)
     if fmt == 'mpii':
         return make_mpii_dataset(out_dir, **kwargs)
+    if fmt == 'crowdpose':
+        return make_crowdpose_dataset(out_dir, **kwargs)
     return make_lsp_dataset(out_dir, extended=fmt == 'lspet', **kwargs)

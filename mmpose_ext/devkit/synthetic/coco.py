@@ -23,20 +23,24 @@ __all__ = ['COCO_DET_FILE', 'make_coco_dataset']
 COCO_DET_FILE = 'COCO_val2017_detections_AP_H_56_person.json'
 
 
-def _coco_annotation(scene: SyntheticScene, p: int, ann_id: int,
-                     image_id: int) -> dict:
+def _coco_annotation(scene: SyntheticScene,
+                     p: int,
+                     ann_id: int,
+                     image_id: int,
+                     from_skeleton: np.ndarray = COCO_FROM_SKELETON) -> dict:
     """One COCO keypoint annotation of person ``p`` of ``scene``.
 
     Keypoints are 17 x [x, y, v] ints (v = 2 visible, 1 occluded, 0 not
     labelled with x = y = 0); ``bbox`` (xywh) is the tight box of the visible
     silhouette and the labelled keypoints, ``segmentation`` the polygons of
-    the visible silhouette.
+    the visible silhouette. ``from_skeleton`` selects another format's
+    keypoints (COCO-style formats, e.g. CrowdPose's 14).
     """
     height, width = scene.draw_ids.shape
     labelled = scene.in_image[p] & scene.annotated[p]
     flags = np.where(labelled, np.where(scene.visible[p], 2, 1), 0)
     keypoints = np.concatenate([scene.keypoints[p], flags[:, None]],
-                               axis=1)[COCO_FROM_SKELETON]
+                               axis=1)[from_skeleton]
     keypoints[keypoints[:, 2] == 0, :2] = 0
 
     mask = scene.person_mask(p)

@@ -8,7 +8,8 @@ files:
 * COCO: MMPose's ``configs/_base_/datasets/coco.py``, also the source of
   the 1-based limb list written into the json's ``categories``;
 * MPII: MMPose's ``configs/_base_/datasets/mpii.py``;
-* LSP / LSPET: the plugin's ``configs/_base_/datasets/lsp.py``.
+* LSP / LSPET: the plugin's ``configs/_base_/datasets/lsp.py``;
+* CrowdPose: MMPose's ``configs/_base_/datasets/crowdpose.py``.
 
 All are found by absolute path (MMPose's in its installed package, the
 plugin's with :func:`mmpose_ext.utils.config_files.config_file`), so the
@@ -21,7 +22,8 @@ meta ``id`` (0, 1, ...), which is the order of the files.
 
 ``*_FROM_SKELETON`` index :data:`.skeleton.SKELETON_JOINTS`: e.g.
 ``keypoints[COCO_FROM_SKELETON]`` turns ``(J, ...)`` skeleton joints into
-``(17, ...)`` COCO keypoints. LSP ``neck`` is the skeleton's upper neck.
+``(17, ...)`` COCO keypoints. LSP ``neck`` and CrowdPose ``neck`` are the
+skeleton's upper neck, CrowdPose ``top_head`` its head top.
 """
 import os.path as osp
 from typing import Dict, Tuple
@@ -35,7 +37,8 @@ from .skeleton import JOINT_ID
 
 __all__ = [
     'COCO_KEYPOINTS', 'COCO_SKELETON', 'MPII_KEYPOINTS', 'LSP_KEYPOINTS',
-    'COCO_FROM_SKELETON', 'MPII_FROM_SKELETON', 'LSP_FROM_SKELETON'
+    'COCO_FROM_SKELETON', 'MPII_FROM_SKELETON', 'LSP_FROM_SKELETON',
+    'CROWDPOSE_KEYPOINTS', 'CROWDPOSE_SKELETON', 'CROWDPOSE_FROM_SKELETON'
 ]
 
 
@@ -104,6 +107,7 @@ def _from_skeleton(names: Tuple[str, ...], aliases: Dict[str,
 
 
 _LSP_ALIASES = {'neck': 'upper_neck'}
+_CROWDPOSE_ALIASES = {'top_head': 'head_top', 'neck': 'upper_neck'}
 
 _coco_meta, _coco_path = _load_meta(_mmpose_dataset_meta_file('coco'))
 COCO_KEYPOINTS = _keypoint_names(_coco_meta, _coco_path, 17, {})
@@ -117,3 +121,13 @@ LSP_KEYPOINTS = _keypoint_names(
 COCO_FROM_SKELETON = _from_skeleton(COCO_KEYPOINTS, {})
 MPII_FROM_SKELETON = _from_skeleton(MPII_KEYPOINTS, {})
 LSP_FROM_SKELETON = _from_skeleton(LSP_KEYPOINTS, _LSP_ALIASES)
+
+_crowdpose_meta, _crowdpose_path = _load_meta(
+    _mmpose_dataset_meta_file('crowdpose'))
+CROWDPOSE_KEYPOINTS = _keypoint_names(_crowdpose_meta, _crowdpose_path, 14,
+                                      _CROWDPOSE_ALIASES)
+# 1-based limb list of the meta, written into the json's ``categories``
+CROWDPOSE_SKELETON = [[a + 1, b + 1]
+                      for a, b in _crowdpose_meta['skeleton_links']]
+CROWDPOSE_FROM_SKELETON = _from_skeleton(CROWDPOSE_KEYPOINTS,
+                                         _CROWDPOSE_ALIASES)

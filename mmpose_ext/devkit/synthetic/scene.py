@@ -25,7 +25,8 @@ from .skeleton import (BODY_PARTS, FACE_JOINTS, JOINT_ON_PART, SKELETON_JOINTS,
 __all__ = ['FORMATS', 'SyntheticScene', 'scene_rng', 'render_scene']
 
 # the formats; their position is part of every image's seed (scene_rng)
-FORMATS = ('coco', 'mpii', 'lsp', 'lspet')
+# (new formats are appended: the codes of the others stay)
+FORMATS = ('coco', 'mpii', 'lsp', 'lspet', 'crowdpose')
 
 _FMT_CODE = {fmt: i for i, fmt in enumerate(FORMATS)}
 _SPLIT_CODE = {'train': 0, 'val': 1}
@@ -51,6 +52,7 @@ _STYLES = {
     'lsp': _SceneStyle(False, (0.7, 0.9), 0.0, 0.3, 0.25, (0.8, 1.25)),
 }
 _STYLES['lspet'] = _STYLES['lsp']
+_STYLES['crowdpose'] = _STYLES['coco']
 
 
 @dataclass
@@ -281,8 +283,9 @@ def render_scene(rng: np.random.Generator,
         image_size (tuple[int, int]): (width, height) in pixels; for 'lsp'
             and 'lspet' each side is scaled by a random factor in
             [0.8, 1.25] (read the result from ``image.shape``).
-        fmt (str): 'coco' or 'mpii' (1..max_people people, truncation),
-            'lsp' or 'lspet' (one centred person, fully inside).
+        fmt (str): 'coco', 'mpii' or 'crowdpose' (1..max_people people,
+            truncation; CrowdPose images are drawn as COCO's), 'lsp' or
+            'lspet' (one centred person, fully inside).
         max_people (int): Most people in one image (multi-person formats).
 
     Returns:
