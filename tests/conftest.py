@@ -78,3 +78,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Give every test the registry scope the previous one had: MMDet's and
+    MMPose's high-level APIs (``init_detector``, ``init_model``) make their
+    scope the current one for the rest of the process, which would make
+    later tests' registry lookups depend on the test order."""
+    from mmengine.registry import DefaultScope
+    before = list(DefaultScope._instance_dict)
+    yield
+    # read the dict again: ``overwrite_default_scope`` replaces it by a copy
+    scopes = DefaultScope._instance_dict
+    for name in [n for n in scopes if n not in before]:
+        del scopes[name]  # scopes the test created
+    if before and before[-1] in scopes:
+        scopes.move_to_end(before[-1])

@@ -33,24 +33,30 @@ done
 
 log() { printf '[install] %s\n' "$*"; }
 
+# Python 3.10-3.13 (torch 2.13's range); checked before any long step.
+SUPPORTED='import sys; v = sys.version_info[:2]; assert (3, 10) <= v <= (3, 13), "%d.%d" % v'
+check_python() {
+  "$1" -c "$SUPPORTED" >/dev/null 2>&1 || { echo "install.sh: $1 is Python $("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo '?'); mmpose_ext supports 3.10-3.13: choose one with MMPOSE_EXT_PYTHON=/path/to/python3.11 (or activate such an environment with --active)" >&2; exit 1; }
+}
 if [ "$USE_ACTIVE" = 1 ]; then
   PY="$(command -v python)"
+  check_python "$PY"
   log "installing into the active environment: $PY"
 else
   VENV="${MMPOSE_EXT_VENV:-$ROOT/.venv}"
   if [ ! -x "$VENV/bin/python" ]; then
-    BASE_PY="$(command -v python3.11 || command -v python3)"
-    "$BASE_PY" -c 'import sys; assert sys.version_info[:2] >= (3, 8), sys.version' \
-      || { echo "install.sh: Python >= 3.8 is needed (3.11 recommended)" >&2; exit 1; }
+    BASE_PY="${MMPOSE_EXT_PYTHON:-$(command -v python3.11 || command -v python3)}"
+    check_python "$BASE_PY"
     log "creating virtual environment $VENV with $BASE_PY"
     "$BASE_PY" -m venv "$VENV"
   fi
   PY="$VENV/bin/python"
+  check_python "$PY"
 fi
 
 STAMP_DIR="$("$PY" -c 'import sys; print(sys.prefix)')"
 STAMP="$STAMP_DIR/.mmpose_ext_install_stamp"
-HASH="$( (cat "$0" "$CONSTRAINTS" "$ROOT/setup.py"; echo "$MMCV_MODE") | sha256sum | cut -c1-16)"
+HASH="$( (cat "$0" "$CONSTRAINTS" "$ROOT/setup.py"; echo "$MMCV_MODE ${MMPOSE_EXT_NUMPY:-}") | sha256sum | cut -c1-16)"
 # mmpose_ext first: on mmcv-lite it supplies mmcv's ops before mmcv.ops loads
 CHECK='import mmpose_ext, torchvision, mmcv.ops, mmdet.models, mmpose.models
 from mmpose.utils import register_all_modules; register_all_modules()'
@@ -60,8 +66,25 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && "$PY" -c "$CHECK" >/dev
   exit 0
 fi
 
-PIP=("$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
 have() { "$PY" -c "$1" >/dev/null 2>&1; }
+# numpy: keep the major version the environment has; a new one gets numpy 1
+# on Python <= 3.11 (every wheel of the stack exists for it) and numpy 2 on
+# 3.12+ (MMPOSE_EXT_NUMPY=1|2 chooses). numpy 2 needs OpenCV >= 4.12 and
+# xtcocotools built against it (below); numpy 1 needs OpenCV < 4.12.
+NUMPY_MAJOR="${MMPOSE_EXT_NUMPY:-$("$PY" -c 'import numpy; print(numpy.__version__.split(".")[0])' 2>/dev/null || true)}"
+if [ -z "$NUMPY_MAJOR" ]; then
+  if have 'import sys; assert sys.version_info[:2] <= (3, 11)'; then NUMPY_MAJOR=1; else NUMPY_MAJOR=2; fi
+fi
+case "$NUMPY_MAJOR" in
+  1) NUMPY_PINS=$'numpy<2\nopencv-python<4.12' ;;
+  2) NUMPY_PINS=$'numpy>=2\nopencv-python>=4.12' ;;
+  *) echo "install.sh: MMPOSE_EXT_NUMPY must be 1 or 2, got '$NUMPY_MAJOR'" >&2; exit 2 ;;
+esac
+ALL_CONSTRAINTS="$(mktemp)"
+trap 'rm -f "$ALL_CONSTRAINTS"' EXIT
+{ cat "$CONSTRAINTS"; echo "$NUMPY_PINS"; } > "$ALL_CONSTRAINTS"
+PIP=("$PY" -m pip install --disable-pip-version-check -c "$ALL_CONSTRAINTS")
+log "Python $("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])'), numpy $NUMPY_MAJOR.x"
 
 # 1. Build tooling. mmcv 2.1.0's setup.py needs `wheel` (bdist_wheel) and
 #    pkg_resources (setuptools < 81; torch 2.13 wants >= 77) at build time;
@@ -73,7 +96,7 @@ have() { "$PY" -c "$1" >/dev/null 2>&1; }
 # The registry build reports 2.13.0+cu130 and runs on CPU; reject +cpu.
 if ! have 'import torch, torchvision; v = torch.__version__; assert v.split("+")[0] == "2.13.0" and not v.endswith("+cpu"), v; import torchvision.ops; torchvision.ops.nms'; then
   log "installing torch 2.13.0 + torchvision 0.28.0 (registry build)"
-  "${PIP[@]}" "torch===2.13.0" "torchvision==0.28.0" "numpy<2"
+  "${PIP[@]}" "torch===2.13.0" "torchvision==0.28.0" numpy
 fi
 
 # 3. mmengine, then mmcv 2.1.0: mmcv-lite (pure Python, the default without
@@ -83,9 +106,9 @@ fi
 # (-headless) would overwrite the same cv2/ folder, so keep exactly one.
 if have 'import importlib.metadata as m; m.version("opencv-python-headless")'; then
   "$PY" -m pip uninstall -y -q opencv-python-headless
-  "${PIP[@]}" -q --force-reinstall --no-deps "opencv-python<4.12"
+  "${PIP[@]}" -q --force-reinstall --no-deps opencv-python
 fi
-"${PIP[@]}" -q "mmengine==0.10.7" "opencv-python<4.12" addict yapf packaging pyyaml
+"${PIP[@]}" -q "mmengine==0.10.7" opencv-python addict yapf packaging pyyaml
 COMPILED_OPS='import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"; from mmcv.ops import nms'
 if [ "$MMCV_MODE" = auto ]; then
   if have 'import torch; assert torch.cuda.is_available()'; then MMCV_MODE=full; else MMCV_MODE=lite; fi
@@ -117,8 +140,44 @@ fi
 # mmdet without deps too: it requires the `mmcv` distribution, which pip would
 # build from source although mmcv-lite provides the same package
 "${PIP[@]}" -q --no-deps "mmdet==3.3.0"
-"${PIP[@]}" -q json_tricks munkres matplotlib scipy six "xtcocotools==1.14.3" pillow \
-  pycocotools shapely terminaltables tqdm
+"${PIP[@]}" -q json_tricks munkres matplotlib scipy six pillow pycocotools \
+  shapely terminaltables tqdm
+# xtcocotools: its wheels are built against numpy 1 ("numpy.dtype size
+# changed" under numpy 2) and stop at Python 3.11, so with numpy 2 it is built
+# from its sdist (~30 s), whose setup.py reads its version through locals()
+# after exec, which Python 3.13 changed (KeyError '__version__'): patched here.
+if [ "$NUMPY_MAJOR" = 1 ]; then
+  "${PIP[@]}" -q "xtcocotools==1.14.3"
+elif ! have 'import xtcocotools._mask, xtcocotools.coco, numpy; assert numpy.__version__ >= "2"'; then
+  log "building xtcocotools 1.14.3 against numpy 2 (about 30 s)"
+  "${PIP[@]}" -q cython numpy matplotlib
+  XTC_DIR="$(mktemp -d)"
+  "$PY" - "$XTC_DIR" <<'PYEOF'
+import hashlib, os, re, sys, tarfile, urllib.parse, urllib.request
+out = sys.argv[1]
+index = os.environ.get('PIP_INDEX_URL', 'https://pypi.org/simple').rstrip('/')
+page = urllib.request.urlopen(f'{index}/xtcocotools/', timeout=60).read().decode()
+url = next(u for u in re.findall(r'href="([^"]+)"', page)
+           if u.split('#')[0].endswith('/xtcocotools-1.14.3.tar.gz'))
+url = urllib.parse.urljoin(f'{index}/xtcocotools/', url)
+data = urllib.request.urlopen(url, timeout=120).read()
+digest = re.search(r'sha256=([0-9a-f]+)', url)
+if digest and hashlib.sha256(data).hexdigest() != digest.group(1):
+    sys.exit('xtcocotools sdist: sha256 mismatch')
+path = os.path.join(out, 'xtcocotools-1.14.3.tar.gz')
+open(path, 'wb').write(data)
+tarfile.open(path).extractall(out, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+setup = os.path.join(out, 'xtcocotools-1.14.3', 'setup.py')
+src = open(setup).read()
+src = src.replace("exec(compile(f.read(), version_file, 'exec'))",
+                  "ns = {}\n        exec(compile(f.read(), version_file, 'exec'), ns)")
+src = src.replace("locals()['short_version']", "ns['short_version']")
+src = src.replace("locals()['__version__']", "ns['__version__']")
+open(setup, 'w').write(src)
+PYEOF
+  "${PIP[@]}" -q --no-build-isolation "$XTC_DIR/xtcocotools-1.14.3"
+  rm -rf "$XTC_DIR"
+fi
 
 # 5. openmim without its opendatalab chain (it downgrades setuptools and pulls numpy 2).
 "${PIP[@]}" -q --no-deps "openmim==0.3.9"

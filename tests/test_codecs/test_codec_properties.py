@@ -167,7 +167,8 @@ def test_encode_then_decode_recovers_visible_keypoints(data):
     # with an integer sigma; see the next test), a Gaussian that fits
     W, H = data.draw(st.integers(8, 32)), data.draw(st.integers(8, 32))
     stride = data.draw(st.sampled_from([1, 4]))
-    sigma = data.draw(st.floats(0.5, min(W, H) / 4))
+    unbiased = data.draw(st.booleans())
+    sigma = data.draw(st.floats(0.5, min(W, H) / (8 if unbiased else 4)))
     codec = DiskSegHeatmap(
         input_size=(W * stride, H * stride),
         heatmap_size=(W, H),
@@ -177,14 +178,16 @@ def test_encode_then_decode_recovers_visible_keypoints(data):
             st.integers(math.ceil(3 * sigma),
                         math.ceil(3 * sigma) + 3)),
         disk_radius=data.draw(st.floats(0, 9)),
-        unbiased=data.draw(st.booleans()))
+        unbiased=unbiased)
+    # ... nor by the map's border (e.g. sigma 3 at 2 px from it: 0.507 px)
+    m = math.ceil(3 * sigma) if unbiased else 0
     k = data.draw(st.integers(1, 4))
     xs = data.draw(
         hnp.arrays(
-            np.float32, (1, k), elements=st.integers(0, W - 1).map(float)))
+            np.float32, (1, k), elements=st.integers(m, W - 1 - m).map(float)))
     ys = data.draw(
         hnp.arrays(
-            np.float32, (1, k), elements=st.integers(0, H - 1).map(float)))
+            np.float32, (1, k), elements=st.integers(m, H - 1 - m).map(float)))
     kpts = np.stack([xs, ys], -1) * np.asarray(codec.scale_factor, np.float32)
     hm = codec.encode(kpts, np.ones((1, k), np.float32))['heatmaps']
     dec, scores = codec.decode(hm)
