@@ -21,7 +21,9 @@ PY="$BIN/python"
 cd "$ROOT"
 # On a 2-core machine the dataloader workers take one core; two OpenMP
 # threads in the trainer then oversubscribe the CPU and a step gets several
-# times slower. Set OMP_NUM_THREADS yourself on bigger machines.
+# times slower. Set OMP_NUM_THREADS yourself on bigger machines. The
+# detector trains without dataloader workers, so it gets every core.
+DET_THREADS="${OMP_NUM_THREADS:-$(nproc 2>/dev/null || echo 1)}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 CFG=configs/quickstart/sg_hrnet_w16_synthetic_coco.py
@@ -54,7 +56,7 @@ DET_WORK=work_dirs/quickstart_detector
 DET_CKPT="$("$PY" -c "from mmengine import Config; print('$DET_WORK/epoch_%d.pth' % Config.fromfile('$DET_CFG').train_cfg.max_epochs)")"
 if [ ! -f "$DET_CKPT" ]; then
   log "4/6 training the person detector $DET_CFG (MMDet, work dir $DET_WORK)"
-  "$PY" tools/train_detector.py "$DET_CFG" --work-dir "$DET_WORK"
+  OMP_NUM_THREADS="$DET_THREADS" "$PY" tools/train_detector.py "$DET_CFG" --work-dir "$DET_WORK"
 else
   log "4/6 person detector already trained: $DET_CKPT"
 fi
