@@ -42,8 +42,13 @@ MMEngine metrics'                  :mod:`.collect`: ``collect_device='cpu'``
                                   :class:`ResultCollectionError` on every
                                   rank when the parts do not cover the data
                                   set.
+MMEngine ``AmpOptimWrapper``      :mod:`.amp`: ``--amp`` asserts a GPU;
+(no accelerator)                  without one, bfloat16 CPU autocast (the
+                                  only CPU autocast type) with loss scaling
+                                  off (bfloat16 has float32's range).
 ================================  ==========================================
 """
+from .amp import patch_mmengine_amp_for_cpu
 from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
                          register_safe_local_loader, safe_torch_load)
 from .collect import (ResultCollectionError, collect_results_without_files,
@@ -70,3 +75,4 @@ def apply() -> None:
     patch_mmengine_for_cpu_distributed()
     patch_mmengine_config_paths()
     patch_mmengine_collect_results()
+    patch_mmengine_amp_for_cpu()
