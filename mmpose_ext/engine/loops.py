@@ -12,6 +12,8 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmpose.registry import LOOPS
 from torch.utils.data import BatchSampler, Sampler
 
+from .runner_check import check_training_setup
+
 __all__ = ['ResumableEpochBasedTrainLoop', 'EpochResumeError']
 
 # (epoch, iter at the epoch's start): written by earlier versions
@@ -148,6 +150,10 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         train_cfg = dict(_delete_=True, type='ResumableEpochBasedTrainLoop',
                          max_epochs=210, val_interval=10)
     """
+
+    def __init__(self, runner, *args, **kwargs):
+        check_training_setup(runner)  # FSDP / DeepSpeed: refused at start
+        super().__init__(runner, *args, **kwargs)
 
     # ------------------------------------------------------------- record
     def _sampler_info(self) -> dict:

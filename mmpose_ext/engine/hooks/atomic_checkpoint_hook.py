@@ -54,6 +54,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmpose.registry import HOOKS
 
+from ..runner_check import check_training_setup
+
 __all__ = ['AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write']
 
 # .<name>.tmp-<host>-<pid>-<8 hex>; earlier versions wrote no host
@@ -284,6 +286,7 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         """Select the atomic backend for a local ``out_dir`` and remove the
         temporaries of a killed save."""
+        check_training_setup(runner)  # sharded checkpoints are folders
         if self._is_local(self.out_dir):
             if self.file_client_args is not None or (
                     self.backend_args is not None
