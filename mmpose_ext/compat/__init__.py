@@ -33,10 +33,26 @@ MMEngine ``Config._get_cfg_path`` :mod:`.config_paths`: a ``_base_`` of
                                   only those, in the installed package's
                                   ``.mim/configs`` (or a checkout's
                                   ``configs/``) with MMPose's registry scope.
+MMEngine metrics'                  :mod:`.collect`: ``collect_device='cpu'``
+``collect_results``               writes each rank's results under rank 0's
+                                  working directory, which needs a shared
+                                  file system (other nodes fail, rank 0
+                                  hangs); send them to rank 0 over the
+                                  process group instead, and raise
+                                  :class:`ResultCollectionError` on every
+                                  rank when the parts do not cover the data
+                                  set.
+MMEngine ``AmpOptimWrapper``      :mod:`.amp`: ``--amp`` asserts a GPU;
+(no accelerator)                  without one, bfloat16 CPU autocast (the
+                                  only CPU autocast type) with loss scaling
+                                  off (bfloat16 has float32's range).
 ================================  ==========================================
 """
+from .amp import patch_mmengine_amp_for_cpu
 from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
                          register_safe_local_loader, safe_torch_load)
+from .collect import (ResultCollectionError, collect_results_without_files,
+                      patch_mmengine_collect_results)
 from .config_paths import patch_mmengine_config_paths
 from .dist import (CPUSyncBatchNorm, convert_sync_batchnorm_for_cpu,
                    patch_mmengine_for_cpu_distributed)
@@ -47,7 +63,8 @@ __all__ = [
     'apply', 'safe_torch_load', 'UnsafeCheckpointError',
     'CorruptCheckpointError', 'CPUSyncBatchNorm',
     'convert_sync_batchnorm_for_cpu', 'MmcvOpUnavailableError',
-    'compiled_ops_available'
+    'compiled_ops_available', 'ResultCollectionError',
+    'collect_results_without_files'
 ]
 
 
@@ -57,3 +74,5 @@ def apply() -> None:
     register_safe_local_loader()
     patch_mmengine_for_cpu_distributed()
     patch_mmengine_config_paths()
+    patch_mmengine_collect_results()
+    patch_mmengine_amp_for_cpu()

@@ -44,7 +44,9 @@ def make_toy_runner(tmp_path,
                     custom_hooks=(),
                     resume=False,
                     load_from=None,
-                    optim_wrapper=None):
+                    optim_wrapper=None,
+                    batch_size=2,
+                    seed=0):
     """A Runner of :class:`ToyModel`, checkpoints every 2 iterations."""
     from mmengine.runner import Runner
 
@@ -58,7 +60,7 @@ def make_toy_runner(tmp_path,
         train_dataloader=dict(
             dataset=toy_dataset(),
             sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2,
+            batch_size=batch_size,
             num_workers=0),
         optim_wrapper=optim_wrapper
         or dict(optimizer=dict(type='Adam', lr=0.05)),
@@ -70,7 +72,7 @@ def make_toy_runner(tmp_path,
                 interval=2, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=list(custom_hooks),
-        randomness=dict(seed=0, deterministic=True),
+        randomness=dict(seed=seed, deterministic=True),
         default_scope='mmpose',
         resume=resume,
         load_from=load_from,

@@ -213,3 +213,71 @@ def test_sigkill_during_checkpoint_save(toy_runner, tmp_path):
     ref = toy_runner(tmp_path / 'ref')
     ref.train()
     assert_same_state(model_state(resumed), model_state(ref))
+
+
+def test_stale_temporaries_owned_by_host_and_pid(tmp_path, monkeypatch):
+    """On a shared work dir, a temporary is removed only when no running
+    save can own it: this host's dead processes at once, other hosts' (and
+    the host-less names of earlier versions) once unwritten for
+    stale_age."""
+    import subprocess
+    import sys
+    import time
+
+    from mmpose_ext.engine.hooks import atomic_checkpoint_hook as ach
+    monkeypatch.setattr(ach, '_host_tag', lambda: 'node_a')
+    live = subprocess.Popen(
+        [sys.executable, '-c', 'import time; '
+         'time.sleep(60)'])
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    try:
+        names = {
+            'mine_dead': f'.iter_2.pth.tmp-node_a-{dead.pid}-0123abcd',
+            'mine_live': f'.iter_4.pth.tmp-node_a-{live.pid}-0123abcd',
+            'mine_self': f'.iter_6.pth.tmp-node_a-{os.getpid()}-0123abcd',
+            # same pid as a dead process here, but on another host
+            'other_new': f'.iter_8.pth.tmp-node_b-{dead.pid}-0123abcd',
+            'other_old': '.iter_9.pth.tmp-node_b.example.org-7-0123abcd',
+            'legacy_old': '.iter_1.pth.tmp-12345-0123abcd',
+            'unrelated': '.iter_3.pth.tmp-notours',
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b'partial')
+        old = time.time() - 601
+        for key in ('other_old', 'legacy_old'):
+            os.utime(tmp_path / names[key], (old, old))
+        removed = {
+            os.path.basename(p)
+            for p in ach.remove_stale_temporaries(str(tmp_path))
+        }
+        assert removed == {
+            names[k]
+            for k in ('mine_dead', 'other_old', 'legacy_old')
+        }
+        # a fresh temporary of another host is a save in progress there;
+        # another stale_age removes it
+        removed = ach.remove_stale_temporaries(str(tmp_path), stale_age=0)
+        assert [os.path.basename(p) for p in removed] == [names['other_new']]
+        assert sorted(os.listdir(tmp_path)) == sorted(
+            names[k] for k in ('mine_live', 'mine_self', 'unrelated'))
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_temporary_names_carry_host_and_pid(tmp_path, monkeypatch):
+    from mmpose_ext.engine.hooks import atomic_checkpoint_hook as ach
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append(os.path.basename(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(ach.os, 'replace', spy)
+    ach.atomic_write(b'x', tmp_path / 'iter_2.pth')
+    host = ach._host_tag()
+    assert seen and seen[0].startswith(
+        f'.iter_2.pth.tmp-{host}-{os.getpid()}-')
+    assert ach._TMP_RE.match(seen[0]).group('host') == host

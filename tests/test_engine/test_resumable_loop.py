@@ -101,3 +101,48 @@ def test_resume_at_epoch_boundary_skips_nothing(toy_runner, tmp_path):
     assert [s[0] for s in rec.seen] == list(range(7, 13))
     assert [s[1] for s in rec.seen] == list(range(6))
     assert_same_state(model_state(resumed), model_state(ref))
+
+
+class RecordSamples(Hook):
+    """Record (epoch, batch_idx, per-sample input sums) of every iteration."""
+
+    def __init__(self):
+        self.seen = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.seen.append(
+            (runner.epoch, batch_idx,
+             [round(float(x.sum()), 5) for x in data_batch['inputs']]))
+
+
+def test_resume_with_another_batch_size_trains_the_rest_once(
+        toy_runner, tmp_path):
+    # the crash after iteration 9 resumes from iter_8.pth: 2 batches of 2
+    # of epoch 2 trained; the remaining 8 samples go in batches of 3
+    work = tmp_path / 'bs'
+    first_rec = RecordSamples()
+    first = toy_runner(work, custom_hooks=[CrashAfterIter(9), first_rec])
+    with pytest.raises(_Crash):
+        first.train()
+    rec = RecordSamples()
+    second = toy_runner(work, resume=True, batch_size=3, custom_hooks=[rec])
+    second.train()
+    before = [s for e, b, batch in first_rec.seen[6:8] for s in batch]
+    after = [s for e, b, batch in rec.seen for s in batch]
+    assert [len(batch) for _, _, batch in rec.seen] == [3, 3, 2]
+    # epoch 2's batch indices end at len(dataloader) - 1 = 3
+    assert [(e, b) for e, b, _ in rec.seen] == [(1, 1), (1, 2), (1, 3)]
+    full_epoch = [s for e, b, batch in first_rec.seen[:6] for s in batch]
+    assert sorted(before + after) == sorted(full_epoch)  # every sample once
+    assert second.iter == 8 + 3
+
+
+def test_resume_resplit_refuses_another_seed(toy_runner, tmp_path):
+    from mmpose_ext.engine.loops import EpochResumeError
+    work = tmp_path / 'seed'
+    first = toy_runner(work, custom_hooks=[CrashAfterIter(9)])
+    with pytest.raises(_Crash):
+        first.train()
+    second = toy_runner(work, resume=True, batch_size=3, seed=1)
+    with pytest.raises(EpochResumeError, match='seed/shuffle are 1/True'):
+        second.train()

@@ -25,8 +25,11 @@ the ``last_checkpoint`` pointer in place. A process killed while saving
    it names is complete;
 3. deletes checkpoints beyond ``max_keep_ckpts`` only after that.
 
-Temporary files of a killed save are hidden (``.epoch_3.pth.tmp-<pid>-...``)
-and removed when the next run starts. Remote ``out_dir`` (``s3://`` ...)
+Temporary files of a killed save are hidden
+(``.epoch_3.pth.tmp-<host>-<pid>-...``) and removed when the next run starts
+if their process is gone (same host) or they have not been written to for
+10 minutes (another host: its processes cannot be checked); see
+:func:`remove_stale_temporaries`. Remote ``out_dir`` (``s3://`` ...)
 keeps MMEngine's backend; object stores already make a ``put`` visible all
 at once.
 
@@ -39,6 +42,8 @@ import errno
 import os
 import os.path as osp
 import re
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Optional, Union
@@ -49,9 +54,32 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmpose.registry import HOOKS
 
+from ..runner_check import check_training_setup
+
 __all__ = ['AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write']
 
-_TMP_RE = re.compile(r'^\..+\.tmp-\d+-[0-9a-f]{8}$')
+# .<name>.tmp-<host>-<pid>-<8 hex>; earlier versions wrote no host
+_TMP_RE = re.compile(r'^\..+\.tmp-(?:(?P<host>[A-Za-z0-9_.]+)-)?'
+                     r'(?P<pid>\d+)-[0-9a-f]{8}$')
+# a temporary of another host (whose processes cannot be checked) is removed
+# only when it has not been written to for this long (seconds)
+STALE_TMP_AGE = 600.0
+
+
+def _host_tag() -> str:
+    """This host's name as it appears in temporary file names."""
+    return re.sub(r'[^A-Za-z0-9_.]', '_', socket.gethostname())[:64] or '_'
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _fsync_dir(dirname: str) -> None:
@@ -78,7 +106,7 @@ def atomic_write(data: Union[bytes, str],
     """Write ``data`` to ``filepath`` so that readers never see a partial file.
 
     The data is written to a hidden temporary file in the same folder
-    (``.<name>.tmp-<pid>-<random>``), flushed, optionally fsync-ed, and
+    (``.<name>.tmp-<host>-<pid>-<random>``), flushed, optionally fsync-ed, and
     renamed onto ``filepath`` with :func:`os.replace`. If anything fails
     (including a ``KeyboardInterrupt``), the temporary file is removed and
     ``filepath`` is left as it was. If the process is killed, only the
@@ -99,8 +127,8 @@ def atomic_write(data: Union[bytes, str],
     dirname = osp.dirname(osp.abspath(filepath))
     os.makedirs(dirname, exist_ok=True)
     tmp = osp.join(
-        dirname,
-        f'.{osp.basename(filepath)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+        dirname, f'.{osp.basename(filepath)}.tmp-{_host_tag()}-{os.getpid()}-'
+        f'{uuid.uuid4().hex[:8]}')
     # os.open with 0o666 honours the umask like a plain open() would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -120,11 +148,26 @@ def atomic_write(data: Union[bytes, str],
         _fsync_dir(dirname)
 
 
-def remove_stale_temporaries(dirname: str) -> list:
+def remove_stale_temporaries(dirname: str,
+                             stale_age: float = STALE_TMP_AGE) -> list:
     """Remove temporary files that :func:`atomic_write` left in ``dirname``.
 
-    Only files named like ours (``.<name>.tmp-<pid>-<8 hex>``) of processes
-    other than the current one are removed.
+    Only files named like ours (``.<name>.tmp-<host>-<pid>-<8 hex>``) are
+    considered, and only those no running save can own: on a shared file
+    system the folder may be written by processes of other hosts (a run
+    resumed elsewhere after a node failure, a second job with the same work
+    dir), and a process id means something only on its own host.
+
+    - written on this host: removed when process ``pid`` no longer exists
+      (never this process's own);
+    - written on another host (or by a version that did not record the
+      host): removed when not modified for ``stale_age`` seconds (a save in
+      progress keeps writing); younger ones are kept and named in the log.
+
+    Args:
+        dirname (str): The folder.
+        stale_age (float): Age in seconds after which a temporary of
+            another host counts as abandoned. Defaults to 600.
 
     Returns:
         list[str]: The removed paths.
@@ -132,10 +175,29 @@ def remove_stale_temporaries(dirname: str) -> list:
     removed = []
     if not osp.isdir(dirname):
         return removed
-    own = f'.tmp-{os.getpid()}-'
+    host, now = _host_tag(), time.time()
     for name in os.listdir(dirname):
-        if _TMP_RE.match(name) and own not in name:
-            path = osp.join(dirname, name)
+        match = _TMP_RE.match(name)
+        if not match:
+            continue
+        path = osp.join(dirname, name)
+        pid = int(match.group('pid'))
+        if match.group('host') == host:
+            stale = pid != os.getpid() and not _pid_alive(pid)
+        else:
+            try:
+                age = now - os.path.getmtime(path)
+            except OSError:
+                continue
+            stale = age >= stale_age
+            if not stale:
+                print_log(
+                    f'Kept the temporary checkpoint file {path}: written by '
+                    f'host {match.group("host") or "unknown"} {age:.0f} s '
+                    'ago, possibly a save in progress there; it is removed '
+                    f'at a later start once older than {stale_age:.0f} s.',
+                    logger='current')
+        if stale:
             try:
                 os.remove(path)
                 removed.append(path)
@@ -196,6 +258,10 @@ class AtomicCheckpointHook(CheckpointHook):
         fsync (bool): fsync each checkpoint and the pointer before the rename
             (durability across power loss, not only process kills). Costs one
             disk flush per checkpoint. Defaults to True.
+        stale_tmp_age (float): Seconds without a write after which the
+            temporary file of another host's save is removed at start (those
+            of this host are removed when their process is gone). Defaults
+            to 600.
         **kwargs: :class:`CheckpointHook`'s arguments.
 
     Example:
@@ -204,9 +270,14 @@ class AtomicCheckpointHook(CheckpointHook):
         ...                     max_keep_ckpts=3))
     """
 
-    def __init__(self, *args, fsync: bool = True, **kwargs):
+    def __init__(self,
+                 *args,
+                 fsync: bool = True,
+                 stale_tmp_age: float = STALE_TMP_AGE,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.fsync = fsync
+        self.stale_tmp_age = float(stale_tmp_age)
         self._atomic = False
 
     def _is_local(self, out_dir: Optional[str]) -> bool:
@@ -215,6 +286,7 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         """Select the atomic backend for a local ``out_dir`` and remove the
         temporaries of a killed save."""
+        check_training_setup(runner)  # sharded checkpoints are folders
         if self._is_local(self.out_dir):
             if self.file_client_args is not None or (
                     self.backend_args is not None
@@ -228,8 +300,10 @@ class AtomicCheckpointHook(CheckpointHook):
             self._atomic = True
         super().before_train(runner)
         if self._atomic and is_main_process():
-            for path in remove_stale_temporaries(str(self.out_dir)) + \
-                    remove_stale_temporaries(runner.work_dir):
+            for path in remove_stale_temporaries(
+                    str(self.out_dir), self.stale_tmp_age) + \
+                    remove_stale_temporaries(runner.work_dir,
+                                             self.stale_tmp_age):
                 print_log(
                     f'Removed the temporary file of an interrupted '
                     f'checkpoint save: {path}',

@@ -5,7 +5,7 @@ from collections import Counter
 from typing import List, Optional
 
 from mmengine import dist
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmpose.registry import HOOKS
 
@@ -14,6 +14,20 @@ from mmpose_ext.datasets.robust_dataset import BAD_SAMPLES_KEY, SkipBadSamples
 __all__ = ['BadSampleHook', 'find_skip_bad_samples']
 
 DATA_BATCH = Optional[dict]
+# the bad samples of the current epoch so far, saved with each checkpoint
+_IN_EPOCH_KEY = 'bad_samples_in_epoch'
+
+
+def _checkpoint_follows(runner) -> bool:
+    """Whether a CheckpointHook saves an iteration checkpoint after the
+    current iteration (the same test as its ``after_train_iter``)."""
+    for hook in runner.hooks:
+        if (isinstance(hook, CheckpointHook) and not hook.by_epoch
+                and hook.interval > 0 and
+            (hook.every_n_train_iters(runner, hook.interval, hook.save_begin)
+             or (hook.save_last and hook.is_last_train_iter(runner)))):
+            return True
+    return False
 
 
 def find_skip_bad_samples(dataset) -> Optional[SkipBadSamples]:
@@ -82,17 +96,34 @@ class BadSampleHook(Hook):
                 level=logging.WARNING)
 
     def before_train_epoch(self, runner) -> None:
+        """Start the epoch's list; after a mid-epoch resume, with what the
+        checkpoint's part of the epoch skipped (on every rank, whatever the
+        number of processes then and now)."""
         self.epoch_reports = []
+        saved = runner.message_hub.get_info(_IN_EPOCH_KEY)
+        if saved is not None and int(saved['epoch']) == runner.epoch:
+            self.epoch_reports = [
+                dict(index=index, kind=kind)
+                for index, kind in saved['samples'].items()
+            ]
 
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
                          data_batch: DATA_BATCH = None,
                          outputs: Optional[dict] = None) -> None:
+        """Collect the batch's reports; before an iteration checkpoint,
+        merge the ranks' reports into the message hub so that they are
+        saved with it."""
         self.epoch_reports.extend(_reports(data_batch))
+        if _checkpoint_follows(runner):
+            runner.message_hub.update_info(
+                _IN_EPOCH_KEY,
+                dict(epoch=runner.epoch, samples=self._merged()))
 
-    def after_train_epoch(self, runner) -> None:
-        """Gather the epoch's bad samples from all ranks and log them."""
+    def _merged(self) -> dict:
+        """The epoch's distinct bad samples of all ranks, ``{index:
+        kind}`` (a collective: every rank must call it)."""
         # distinct samples (a sample can be met twice in an epoch, e.g. by
         # two dataloader workers, or as a substitute's neighbour)
         local = {
@@ -105,6 +136,12 @@ class BadSampleHook(Hook):
                 merged.update(part)
         else:
             merged = local
+        return merged
+
+    def after_train_epoch(self, runner) -> None:
+        """Gather the epoch's bad samples from all ranks and log them."""
+        merged = self._merged()
+        runner.message_hub.update_info(_IN_EPOCH_KEY, None)
         num = len(merged)
         by_kind = dict(Counter(merged.values()))
         self.total += num

@@ -32,6 +32,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from mmpose.registry import HOOKS, OPTIM_WRAPPERS
 
+from ..runner_check import check_training_setup
+
 __all__ = [
     'NonFiniteLossError', 'NonFiniteSkipMixin', 'NonFiniteSkipOptimWrapper',
     'NonFiniteLossHook'
@@ -235,6 +237,7 @@ class NonFiniteLossHook(Hook):
 
     def before_train(self, runner) -> None:
         """Install the non-finite check on the runner's optim wrapper(s)."""
+        check_training_setup(runner)  # DeepSpeed steps without update_params
         for ow in self._wrappers(runner):
             if not isinstance(ow, OptimWrapper):
                 raise TypeError(

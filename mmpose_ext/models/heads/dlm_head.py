@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from ..necks.sfm import SFMOutput
 from ..utils.checks import check_choice, check_non_negative, check_positive_int
 from ..utils.flow_heatmap_renderer import blur_to_label
+from ..utils.precision import full_precision, to_float32
 from .interface import TopdownHeadInterface, flip_merge
 
 PREDICT_MODES = ('heatmap', 'regression', 'average')
@@ -205,15 +206,20 @@ class DLMHead(TopdownHeadInterface, BaseHead):
 
     # --------------------------------------------------------------- model
     def forward(self, feats) -> Tensor:
-        """The final stack's H_rfm, (B, K, H, W)."""
-        return feats.heatmaps[-1]
+        """The final stack's H_rfm, (B, K, H, W); float32 under autocast
+        (decoding and the losses need it)."""
+        return to_float32(feats.heatmaps[-1])[0]
 
     def _regress_raw(self, feats) -> Tuple[Tensor, Tensor]:
         if isinstance(feats, SFMOutput):
             x = feats.pooled
         else:  # no neck: pool the backbone's last decoder feature
             x = F.adaptive_avg_pool2d(feats.features[-1], 1).flatten(1)
-        out = self.fc(x).view(x.shape[0], self.num_keypoints, 4)
+        # float32 under autocast: bfloat16 would resolve mu to ~1/256 of
+        # the input size, and the flow after it needs float32 anyway
+        with full_precision(x):
+            out = self.fc(to_float32(x)[0])
+        out = out.view(x.shape[0], self.num_keypoints, 4)
         return out[..., :2], out[..., 2:]
 
     def regress(self, feats) -> Tuple[Tensor, Tensor]:
@@ -226,7 +232,9 @@ class DLMHead(TopdownHeadInterface, BaseHead):
                heatmap_size: Tuple[int, int]) -> Tensor:
         """H_dlm (B, K, H, W), peak-normalised to 1, from mu and sigma
         (B, K, 2), with this head's flow and Q."""
-        return self.renderer(self.flow, mu, sigma, heatmap_size)
+        with full_precision(mu):  # the flow and exp(log density)
+            return self.renderer(self.flow, *to_float32(mu, sigma),
+                                 heatmap_size)
 
     def expected_target_heatmaps(self, mu: Tensor, sigma: Tensor,
                                  heatmap_size: Tuple[int, int]) -> Tensor:
@@ -243,8 +251,10 @@ class DLMHead(TopdownHeadInterface, BaseHead):
         """L_dlm without lambda: ``loss(H_dlm, target, target_weights)``,
         mu, sigma (B, K, 2), target (B, K, H, W), weights (B, K); see
         ``renderer.heatmap_loss``."""
-        return self.renderer.heatmap_loss(self.flow, mu, sigma, target,
-                                          target_weights, self.loss_module)
+        with full_precision(mu):
+            return self.renderer.heatmap_loss(
+                self.flow, *to_float32(mu, sigma, target, target_weights),
+                self.loss_module)
 
     def loss(self,
              feats,
@@ -263,7 +273,7 @@ class DLMHead(TopdownHeadInterface, BaseHead):
 
         losses = dict(
             loss_kpt=sum(
-                self.loss_module(h, gt_heatmaps, weights)
+                self.loss_module(*to_float32(h, gt_heatmaps, weights))
                 for h in stack_heatmaps))
         if self.with_dlm and (self.lambda_dlm > 0 or self.rle_weight > 0):
             mu, raw_sigma = self._regress_raw(feats)
@@ -279,8 +289,11 @@ class DLMHead(TopdownHeadInterface, BaseHead):
                     d.gt_instance_labels.keypoint_labels
                     for d in batch_data_samples
                 ])
-                losses['loss_rle'] = self.rle_weight * self.loss_rle(
-                    mu, raw_sigma, labels, weights.unsqueeze(-1))
+                # the flow's log-determinant and the likelihood: float32
+                with full_precision(mu):
+                    losses['loss_rle'] = self.rle_weight * self.loss_rle(
+                        *to_float32(mu, raw_sigma, labels, weights.unsqueeze(
+                            -1)))
             if self.lambda_dlm > 0:
                 target = gt_heatmaps if self.dlm_target == 'gt' \
                     else stack_heatmaps[-1]
@@ -290,7 +303,7 @@ class DLMHead(TopdownHeadInterface, BaseHead):
 
         if train_cfg.get('compute_acc', True):
             _, avg_acc, _ = pose_pck_accuracy(
-                output=to_numpy(stack_heatmaps[-1]),
+                output=to_numpy(to_float32(stack_heatmaps[-1])[0]),
                 target=to_numpy(gt_heatmaps),
                 mask=to_numpy(weights) > 0)
             losses['acc_pose'] = torch.tensor(

@@ -11,6 +11,7 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
 from torch import Tensor
 
 from ..backbones.sg_hrnet import SGHRNetOutput
+from ..utils.precision import full_precision, to_float32
 from .interface import TopdownHeadInterface, flip_merge
 
 OptIntSeq = Optional[Sequence[int]]
@@ -166,7 +167,8 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
             raise ValueError(f'{self.__class__.__name__} has in_channels='
                              f'{self.in_channels} but the keypoint feature '
                              f'has {x.shape[1]} channels')
-        return super().forward(feats)
+        # float32 heatmaps under autocast: the MSE and the decoding
+        return to_float32(super().forward(feats))[0]
 
     def seg_maps(self, feats: SGHRNetOutput) -> Tensor:
         """The SGM segmentation probabilities, (B, N, H, W)."""
@@ -258,9 +260,12 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
 
         # HeatmapHead.loss: L_key (mean-reduced MSE) and acc_pose
         losses = super().loss(feats, batch_data_samples, train_cfg)
-        bce = self.seg_loss_module(
-            seg_logits,
-            gt_seg.to(seg_logits.dtype).expand_as(seg_logits))
+        # BCE on logits, summed over every pixel: float32 under autocast
+        seg_logits = to_float32(seg_logits)[0]
+        with full_precision(seg_logits):
+            bce = self.seg_loss_module(
+                seg_logits,
+                gt_seg.to(seg_logits.dtype).expand_as(seg_logits))
         if bce.shape != seg_logits.shape:
             raise ValueError('loss_seg must return element-wise losses; got '
                              f'shape {tuple(bce.shape)} for inputs of shape '
@@ -268,8 +273,9 @@ class SGHeatmapHead(TopdownHeadInterface, HeatmapHead):
         # eq. 6: L1 norm (sum) over pixels; mean over the N maps and batch
         loss_seg = bce.sum(dim=(2, 3)).mean()
 
-        weighted, weights = self.multi_task_loss(
-            dict(kpt=losses['loss_kpt'], seg=loss_seg))
+        with full_precision(seg_logits):
+            weighted, weights = self.multi_task_loss(
+                dict(kpt=losses['loss_kpt'], seg=loss_seg))
         losses['loss_kpt'] = weighted['kpt']
         losses['loss_seg'] = weighted['seg']
         names = getattr(self.multi_task_loss, 'task_names', ('kpt', 'seg'))

@@ -155,7 +155,12 @@ class DWAMultiTaskLoss(nn.Module):
             - weights (Tensor): The DWA weights ``w_n`` applied, shape
               ``(num_tasks,)``, detached.
         """
-        values = self._as_list(losses)
+        # float32 at least: the weights multiply the losses, and the
+        # history (float64) must never see a 0 or inf of a half type
+        values = [
+            v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
+            for v in self._as_list(losses)
+        ]
         scaled = [v * s for v, s in zip(values, self.task_scales)]
 
         if self.training:

@@ -1,6 +1,7 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """DLMHead: the regressed mean learns from anywhere, H_dlm follows it, the
 losses are what they claim, and every prediction mode is flip-consistent."""
+import copy
 import math
 
 import numpy as np
@@ -386,3 +387,56 @@ def test_invalid_arguments(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         DLMHead(**args)
+
+
+# ------------------------------------------------------- mixed precision
+def _confident_far_off(head):
+    """fc giving mu at the crop's corner (0, 0) with sigma ~ 9e-4 (sigmoid
+    of -7): a label near the centre is z ~ 500 sigmas away, and z^2 ~ 2.5e5
+    overflows float16 (max 65504)."""
+    with torch.no_grad():
+        head.fc.weight.zero_()
+        bias = head.fc.bias.view(K, 4)
+        bias[:, :2] = 0.0
+        bias[:, 2:] = -7.0
+
+
+def test_fp16_inputs_to_the_dlm_flow_stay_finite():
+    from mmpose_ext.models.utils.flow_heatmap_renderer import flow_residual
+    head = _head(rle_weight=1.0, lambda_dlm=1.0)
+    _perturb_flow(head)
+    _confident_far_off(head)
+    samples = _samples(np.full((2, K, 2), S / 2.0))
+    feats = _feats()
+    half = SFMOutput(
+        tuple(h.half() for h in feats.heatmaps), feats.pooled.half())
+
+    # what the fp32 islands prevent: the flow and likelihood in float16
+    labels = torch.cat([d.gt_instance_labels.keypoint_labels for d in samples])
+    mu = torch.zeros(2, K, 2)
+    raw = torch.full((2, K, 2), -7.0)
+    z = ((labels - mu) / raw.sigmoid()).reshape(-1, 2)
+    flow16 = copy.deepcopy(head.flow).half()
+    assert not torch.isfinite(flow_residual(flow16, z.half())).all()
+    assert torch.isfinite(flow_residual(head.flow, z)).all()
+
+    ref = head.loss(feats, samples, dict(compute_acc=False))
+    for dtype in (torch.float16, torch.bfloat16):
+        with torch.autocast('cpu', dtype=dtype):
+            got = head.loss(half, samples, dict(compute_acc=True))
+            rendered = head.render(mu.half(), raw.sigmoid().half(), (H, W))
+        for k in ('loss_kpt', 'loss_rle', 'loss_dlm'):
+            assert got[k].dtype == torch.float32, k
+            assert torch.isfinite(got[k]), (dtype, k)
+            # float16 features (inputs rounded), float32 computation
+            assert torch.allclose(
+                got[k], ref[k], rtol=2e-2), (k, got[k], ref[k])
+        assert rendered.dtype == torch.float32
+        assert torch.isfinite(rendered).all()
+        assert float(rendered.amax()) <= 1 + 1e-6
+    # the likelihood term is large (z ~ 500) but finite
+    assert float(ref['loss_rle']) > 1e3
+    # predictions decode from half-precision features too
+    with torch.autocast('cpu', dtype=torch.float16):
+        preds = head.predict(half, samples, dict(predict_from='regression'))
+    assert np.isfinite(preds[0].keypoints).all()
