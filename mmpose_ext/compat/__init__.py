@@ -46,9 +46,13 @@ MMEngine ``AmpOptimWrapper``      :mod:`.amp`: ``--amp`` asserts a GPU;
 (no accelerator)                  without one, bfloat16 CPU autocast (the
                                   only CPU autocast type) with loss scaling
                                   off (bfloat16 has float32's range).
+MMPose ``to_numpy``               :mod:`.amp`: numpy has no bfloat16, so
+                                  MMPose's heads fail under bfloat16
+                                  autocast; bfloat16 tensors convert as
+                                  float32 (exact).
 ================================  ==========================================
 """
-from .amp import patch_mmengine_amp_for_cpu
+from .amp import patch_mmengine_amp_for_cpu, patch_mmpose_to_numpy_for_bfloat16
 from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
                          register_safe_local_loader, safe_torch_load)
 from .collect import (ResultCollectionError, collect_results_without_files,
@@ -76,3 +80,4 @@ def apply() -> None:
     patch_mmengine_config_paths()
     patch_mmengine_collect_results()
     patch_mmengine_amp_for_cpu()
+    patch_mmpose_to_numpy_for_bfloat16()

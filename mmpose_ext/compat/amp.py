@@ -19,15 +19,24 @@ lets ``AmpOptimWrapper`` be built when no accelerator is present, with
 
 With an accelerator MMEngine's code runs unchanged (float16 with dynamic
 loss scaling on CUDA by default).
+
+:func:`patch_mmpose_to_numpy_for_bfloat16`: under bfloat16 autocast MMPose's
+own heads (``HeatmapHead.loss`` computes its training accuracy through
+``mmpose.utils.tensor_utils.to_numpy``) fail with ``TypeError: Got
+unsupported ScalarType BFloat16``, numpy having no bfloat16. ``to_numpy``
+then converts bfloat16 tensors to float32 (exact: every bfloat16 is a
+float32); every other dtype is converted as before.
 """
 import functools
+import sys
 
 import torch
 from mmengine.device import (is_cuda_available, is_mlu_available,
                              is_musa_available, is_npu_available)
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmpose.utils import tensor_utils
 
-__all__ = ['patch_mmengine_amp_for_cpu']
+__all__ = ['patch_mmengine_amp_for_cpu', 'patch_mmpose_to_numpy_for_bfloat16']
 
 
 def _accelerator_available() -> bool:
@@ -73,3 +82,30 @@ def patch_mmengine_amp_for_cpu() -> None:
 
     __init__._mmpose_ext_patched = True
     AmpOptimWrapper.__init__ = __init__
+
+
+def patch_mmpose_to_numpy_for_bfloat16() -> None:
+    """Let MMPose's ``to_numpy`` take bfloat16 tensors (as float32).
+
+    MMPose's modules bind ``to_numpy`` by name when imported: the
+    replacement goes into ``tensor_utils`` (for modules imported later) and
+    into every ``mmpose`` module already loaded.
+    """
+    orig = getattr(tensor_utils.to_numpy, '_mmpose_ext_orig',
+                   tensor_utils.to_numpy)
+
+    @functools.wraps(orig)
+    def to_numpy(x, return_device: bool = False, unzip: bool = False):
+        if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16:
+            x = x.float()
+        elif (isinstance(x, (list, tuple)) and x
+              and all(isinstance(t, torch.Tensor) for t in x)):
+            x = type(x)(
+                t.float() if t.dtype == torch.bfloat16 else t for t in x)
+        return orig(x, return_device=return_device, unzip=unzip)
+
+    to_numpy._mmpose_ext_orig = orig
+    for name, module in list(sys.modules.items()):
+        if (name == 'mmpose' or name.startswith('mmpose.')) and getattr(
+                module, 'to_numpy', None) is orig:
+            module.to_numpy = to_numpy
