@@ -114,10 +114,14 @@ def forward_fn(model, inputs) -> Callable:
     return run
 
 
-def train_step_fn(model, optimizer, batch) -> Callable:
+def train_step_fn(model, optimizer, batch, amp: bool = False) -> Callable:
+    """One training step; ``amp``: the forward and loss under bfloat16 CPU
+    autocast, as ``AmpOptimWrapper`` runs them on a machine without a GPU
+    (``--amp``; no loss scaling)."""
 
     def run():
-        losses = model(batch['inputs'], batch['data_samples'], mode='loss')
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+            losses = model(batch['inputs'], batch['data_samples'], mode='loss')
         loss, _ = model.parse_losses(losses)
         loss.backward()
         optimizer.step()
@@ -153,7 +157,11 @@ class SpeedCase:
             self.macs = flops_fn(cfg, self.shape)['flops']
         self.times = dict(forward=[], train=[])
         self._fwd = forward_fn(self.model, self.batch['inputs'])
-        self._train = train_step_fn(self.model, self.optimizer, self.batch)
+        # a config trained with --amp (AmpOptimWrapper) times bf16 steps
+        self.amp = cfg.get('optim_wrapper',
+                           {}).get('type') == 'AmpOptimWrapper'
+        self._train = train_step_fn(self.model, self.optimizer, self.batch,
+                                    self.amp)
 
     def run(self, what: str, record: bool = True) -> float:
         if what == 'forward':
