@@ -183,8 +183,11 @@ class PersonDetector:
         if len(boxes):
             # class-aware NMS: classes moved apart (mmcv's batched_nms)
             shift = labels[:, None] * (boxes.max() + 1)
-            keep = nms(boxes + shift, sc, self.iou_threshold)
-            keep = keep[:self.max_per_img]
+            keep = nms(
+                boxes + shift,
+                sc,
+                self.iou_threshold,
+                max_keep=self.max_per_img)
             boxes, sc, labels = boxes[keep], sc[keep], labels[keep]
         return np.concatenate(
             [boxes, sc[:, None], labels[:, None].astype(np.float32)],

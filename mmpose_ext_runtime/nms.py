@@ -24,22 +24,49 @@ def box_iou(a: np.ndarray, b: np.ndarray, offset: float = 0.) -> np.ndarray:
 def nms(boxes: np.ndarray,
         scores: np.ndarray,
         iou_threshold: float,
-        offset: float = 0.) -> np.ndarray:
+        offset: float = 0.,
+        max_keep: Optional[int] = None) -> np.ndarray:
     """Greedy NMS: the best box suppresses those overlapping it by more than
     ``iou_threshold`` (mmcv's ``nms`` with ``offset=0``, MMPose's
     ``evaluation.functional.nms`` with ``offset=1``).
 
+    Boxes are visited best first and each is compared with the boxes kept
+    so far only, so ``max_keep`` ends the work early.
+
+    Args:
+        boxes (np.ndarray): (N, 4+) x1 y1 x2 y2.
+        scores (np.ndarray): (N,).
+        iou_threshold (float): Suppress above this IoU.
+        offset (float): 0, or 1 to count pixels inclusively.
+        max_keep (int, optional): Stop after keeping this many (the best
+            ones: greedy NMS keeps in score order).
+
     Returns:
         np.ndarray: indices kept, by decreasing score.
     """
-    boxes = np.asarray(boxes, np.float32)
+    boxes = np.asarray(boxes, np.float32)[:, :4]
     order = np.argsort(-np.asarray(scores), kind='stable')
+    limit = len(order) if max_keep is None else min(max_keep, len(order))
+    area = np.prod(boxes[:, 2:] - boxes[:, :2] + offset, axis=1)
+    kept = np.empty((limit, 4), np.float32)
+    kept_area = np.empty(limit, np.float32)
     keep = []
-    while len(order):  # greedy: each step depends on the boxes kept
-        i = order[0]
+    for i in order:  # greedy: each decision depends on the boxes kept
+        if len(keep) == limit:
+            break
+        n = len(keep)
+        if n:
+            lt = np.maximum(kept[:n, :2], boxes[i, :2])
+            rb = np.minimum(kept[:n, 2:], boxes[i, 2:])
+            wh = np.maximum(rb - lt + offset, 0)
+            inter = wh[:, 0] * wh[:, 1]
+            iou = inter / np.maximum(kept_area[:n] + area[i] - inter,
+                                     np.finfo(np.float32).tiny)
+            if (iou > iou_threshold).any():
+                continue
+        kept[n] = boxes[i]
+        kept_area[n] = area[i]
         keep.append(i)
-        iou = box_iou(boxes[i:i + 1], boxes[order[1:]], offset)[0]
-        order = order[1:][iou <= iou_threshold]
     return np.asarray(keep, np.int64)
 
 

@@ -186,8 +186,8 @@ class TopdownRuntime:
             sigmas=None if not sigmas else np.asarray(sigmas))
         smoother = TrackSmoother(
             min_cutoff=min_cutoff, beta=beta) if smooth else None
-        return TrackingPipeline(self.detect, self.estimate, det_interval,
-                                tracker, smoother)
+        return TrackingPipeline(lambda frame, index: self.detect(frame),
+                                self.estimate, det_interval, tracker, smoother)
 
     def run_video(self,
                   source: Union[str, int],

@@ -9,8 +9,9 @@ and a track missed for up to ``max_age`` frames can still be matched.
 
 :class:`TrackingPipeline` runs the detector every ``det_interval`` frames
 only, as rtmlib's ``PoseTracker`` does: between detections each track's box
-is the box of its last keypoints (enlarged 1.25x), so the pose network
-follows the person and the track keeps its id without matching.
+is the box of its last keypoints (enlarged 1.25x) when the pose is sure,
+else its last box moved with its keypoints, so the pose network follows the
+person and the track keeps its id without matching.
 """
 import itertools
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -53,16 +54,30 @@ def oks_matrix(kpts_a: np.ndarray,
     return np.where(n > 0, (np.exp(-e) * valid).sum(-1) / np.maximum(n, 1), 0.)
 
 
-def boxes_from_keypoints(keypoints: np.ndarray,
-                         scores: np.ndarray,
-                         fallback: np.ndarray,
-                         img_shape: Tuple[int, int],
-                         kpt_thr: float = 0.3,
-                         expansion: float = 1.25) -> np.ndarray:
-    """Boxes (N, 4) around each person's keypoints above ``kpt_thr``,
-    enlarged ``expansion`` times about their centre and clipped to the
-    image (rtmlib's ``pose_to_bbox``); ``fallback`` (N, 4) where fewer than
-    two keypoints are confident."""
+def boxes_from_keypoints(
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+        fallback: np.ndarray,
+        img_shape: Tuple[int, int],
+        kpt_thr: float = 0.3,
+        expansion: float = 1.25,
+        min_keypoints: Optional[int] = None,
+        prev_keypoints: Optional[np.ndarray] = None,
+        prev_scores: Optional[np.ndarray] = None) -> np.ndarray:
+    """The boxes (N, 4) of the tracks in the next frame.
+
+    Where at least ``min_keypoints`` (default: half) of a person's
+    keypoints score above ``kpt_thr`` and their extent, enlarged
+    ``expansion`` times about its centre (rtmlib's ``pose_to_bbox``), is
+    0.5 to 2 times as wide and high as the last box: that box. Elsewhere
+    (an unsure pose, whose extent could shrink the box): the
+    ``fallback`` box (N, 4), shifted by the mean motion of the keypoints
+    confident in this and the previous frame (``prev_keypoints``,
+    ``prev_scores``, (N, K, 2) and (N, K); NaN rows: unknown). Clipped to
+    the image.
+    """
+    n, k = scores.shape[:2]
+    need = max(2, k // 2) if min_keypoints is None else min_keypoints
     ok = scores > kpt_thr
     big = np.float32(1e9)
     x = keypoints[..., 0]
@@ -73,14 +88,25 @@ def boxes_from_keypoints(keypoints: np.ndarray,
     y2 = np.where(ok, y, -big).max(1)
     c = np.stack([(x1 + x2) / 2, (y1 + y2) / 2], -1)
     half = np.stack([(x2 - x1), (y2 - y1)], -1) * expansion / 2
-    boxes = np.concatenate([c - half, c + half], -1)
+    from_kpts = np.concatenate([c - half, c + half], -1)
+    boxes = np.asarray(fallback, np.float32)[:, :4].copy()
+    if prev_keypoints is not None and prev_scores is not None:
+        both = ok & (prev_scores > kpt_thr)  # NaN scores compare False
+        moved = np.where(both[..., None], keypoints - prev_keypoints, 0)
+        shift = moved.sum(1) / np.maximum(both.sum(1), 1)[:, None]
+        boxes += np.tile(shift, 2)
+    # sure: enough confident keypoints, and a box of about the last one's
+    # size (a pose collapsed onto part of the person would shrink it)
+    size = from_kpts[:, 2:] - from_kpts[:, :2]
+    last = boxes[:, 2:] - boxes[:, :2]
+    ratio = size / np.maximum(last, 1)
+    sure = (ok.sum(1) >= need) & (size >= 1).all(1) & ((ratio >= 0.5) &
+                                                       (ratio <= 2)).all(1)
+    boxes = np.where(sure[:, None], from_kpts, boxes)
     h, w = img_shape[:2]
     boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
     boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-    good = (ok.sum(1) >= 2) & (boxes[:, 2] - boxes[:, 0] >= 1) & (
-        boxes[:, 3] - boxes[:, 1] >= 1)
-    return np.where(good[:, None], boxes,
-                    np.asarray(fallback, np.float32)[:, :4]).astype(np.float32)
+    return boxes.astype(np.float32)
 
 
 class PoseTracker:
@@ -192,8 +218,8 @@ class TrackingPipeline:
     optional One-Euro smoothing.
 
     Args:
-        detect (Callable): ``detect(frame) -> (N, 5)`` person boxes, already
-            filtered (score, NMS).
+        detect (Callable): ``detect(frame, index) -> (N, 5)`` person boxes,
+            already filtered (score, NMS).
         estimate (Callable): ``estimate(frame, boxes (N, 5)) ->
             (keypoints (N, K, 2), scores (N, K)[, extra])``.
         det_interval (int): Run the detector on every n-th frame (1: every
@@ -221,6 +247,7 @@ class TrackingPipeline:
         self.smoother = smoother
         self.kpt_thr = kpt_thr
         self._last: Optional[FramePoses] = None
+        self._before: Optional[FramePoses] = None
         self._since_det = 0
 
     def __call__(self, frame: np.ndarray, index: int) -> FramePoses:
@@ -231,14 +258,20 @@ class TrackingPipeline:
             or self._since_det + 1 >= self.det_interval)
         ids = None
         if detect:
-            boxes = np.asarray(self.detect(frame), np.float32).reshape(-1, 5)
+            boxes = np.asarray(self.detect(frame, index),
+                               np.float32).reshape(-1, 5)
             self._since_det = 0
         else:
             self._since_det += 1
-            xyxy = boxes_from_keypoints(last.raw_keypoints,
-                                        last.keypoint_scores,
-                                        last.boxes[:, :4], frame.shape,
-                                        self.kpt_thr)
+            prev_k, prev_s = self._previous_of(last.track_ids)
+            xyxy = boxes_from_keypoints(
+                last.raw_keypoints,
+                last.keypoint_scores,
+                last.boxes[:, :4],
+                frame.shape,
+                self.kpt_thr,
+                prev_keypoints=prev_k,
+                prev_scores=prev_s)
             boxes = np.concatenate([xyxy, last.boxes[:, 4:5]], 1)
             ids = last.track_ids
         out = self.estimate(frame, boxes)
@@ -248,6 +281,21 @@ class TrackingPipeline:
         smoothed = kpts
         if self.smoother is not None and len(boxes):
             smoothed = self.smoother(kpts, ids, index)
+        self._before = last
         self._last = FramePoses(boxes, smoothed, scores, ids, detect, kpts,
                                 extra)
         return self._last
+
+    def _previous_of(self, ids: np.ndarray):
+        """Raw keypoints and scores of ``ids`` in the frame before the
+        last (NaN where a track was not there)."""
+        last, before = self._last, self._before
+        kpts = np.full(last.raw_keypoints.shape, np.nan, np.float32)
+        scores = np.full(last.keypoint_scores.shape, np.nan, np.float32)
+        if before is not None and len(before.track_ids):
+            where = {t: i for i, t in enumerate(before.track_ids.tolist())}
+            for i, t in enumerate(ids.tolist()):
+                if t in where:
+                    kpts[i] = before.raw_keypoints[where[t]]
+                    scores[i] = before.keypoint_scores[where[t]]
+        return kpts, scores

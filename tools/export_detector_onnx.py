@@ -84,7 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           f'{shape[0]}x{shape[1]}) and {info["spec_file"]}')
     if 'max_abs_diff' in info:
         print(f'ONNX Runtime vs PyTorch: max output difference '
-              f'{info["max_abs_diff"]:.3g}')
+              f'{info["max_abs_diff"]:.3g} (largest output '
+              f'{info["max_abs_output"]:.3g})')
     return info
 
 
