@@ -176,8 +176,8 @@ class TopdownRuntime:
                  track_method: str = 'iou',
                  track_thr: float = 0.3,
                  smooth: bool = False,
-                 min_cutoff: float = 0.004,
-                 beta: float = 0.7) -> TrackingPipeline:
+                 min_cutoff: float = 0.05,
+                 beta: float = 0.05) -> TrackingPipeline:
         """A :class:`TrackingPipeline` of this detector and pose model."""
         sigmas = self.meta.get('sigmas')
         tracker = PoseTracker(
