@@ -253,3 +253,47 @@ def test_export_refuses_what_the_runtime_cannot_do(exported):
     model.head.decoder = UDPHeatmap((96, 128), (24, 32))
     with pytest.raises(ValueError, match='UDPHeatmap'):
         pose_runtime_spec(model, onnx_file)
+
+
+def test_cli_images_video_and_camera(exported, image_path, tmp_path, capsys):
+    """``python -m mmpose_ext_runtime`` on an image, on a video with a
+    corrupt frame (detector every 3rd frame, smoothing), and on a camera
+    that cannot be opened."""
+    import cv2
+
+    from mmpose_ext_runtime.__main__ import main
+    from tests.test_runtime.test_video import _corrupt_frame
+    pose = exported['sg_hrnet'][2].replace('.onnx', '.json')
+    det = exported['det'][2].replace('.onnx', '.json')
+    out = str(tmp_path / 'img')
+    args = ['--pose', pose, '--det', det, '--threads', '1']
+    assert main([*args, '--input', image_path, '--out-dir', out]) == 0
+    assert osp.isfile(osp.join(out, osp.basename(image_path)))
+    with open(osp.join(out, 'predictions.json')) as f:
+        assert len(json.load(f)) >= 1
+    img = cv2.imread(image_path)
+    video = str(tmp_path / 'clip.avi')
+    vw = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 10,
+                         img.shape[1::-1])
+    for t in range(7):
+        vw.write(np.roll(img, 2 * t, axis=1))
+    vw.release()
+    _corrupt_frame(video, 3)
+    out = str(tmp_path / 'vid')
+    capsys.readouterr()
+    assert main([
+        *args, '--input', video, '--out-dir', out, '--det-interval', '3',
+        '--smooth', '--bbox-thr', '0.01'
+    ]) == 0
+    text = capsys.readouterr().out
+    assert '6 frames (1 bad, skipped)' in text and 'fps' in text
+    with open(osp.join(out, 'predictions.json')) as f:
+        preds = json.load(f)
+    # frames numbered 0-5 (the random detector may miss a JPEG'd frame)
+    assert preds and {p['image_id'] for p in preds} <= set(range(6))
+    assert all(isinstance(p['track_id'], int) for p in preds)
+    cap = cv2.VideoCapture(osp.join(out, 'clip.mp4'))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    cap.release()
+    assert main([*args, '--input', '97', '--out-dir', out]) == 1
+    assert 'cannot open camera 97' in capsys.readouterr().err
