@@ -40,6 +40,10 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', required=True)
     p.add_argument('--backend', default='auto', choices=BACKENDS)
     p.add_argument('--threads', type=int, help='engine threads per network')
+    p.add_argument(
+        '--precision',
+        help="OpenVINO precision: 'f32' (default) or 'bf16' (faster on "
+        'CPUs with bf16 units; keypoints move)')
     p.add_argument('--bbox-thr', type=float, default=0.3)
     p.add_argument('--nms-thr', type=float, default=0.3)
     p.add_argument('--max-persons', type=int)
@@ -77,7 +81,8 @@ def main(argv=None) -> int:
             num_threads=args.threads,
             bbox_thr=args.bbox_thr,
             nms_thr=args.nms_thr if args.nms_thr >= 0 else None,
-            max_persons=args.max_persons)
+            max_persons=args.max_persons,
+            precision=args.precision)
     except (ValueError, OSError, ImportError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

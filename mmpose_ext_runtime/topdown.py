@@ -93,6 +93,8 @@ class TopdownRuntime:
             to 0.3.
         max_persons (int, optional): Keep the best N boxes.
         person_labels (int | Sequence[int]): Detector labels of persons.
+        precision (str, optional): OpenVINO precision (``'f32'`` default,
+            ``'bf16'``: faster where the CPU has it, keypoints move).
 
     Example:
         >>> rt = TopdownRuntime('sg_hrnet.json', 'rtmdet.json')
@@ -108,9 +110,11 @@ class TopdownRuntime:
                  bbox_thr: float = 0.3,
                  nms_thr: Optional[float] = 0.3,
                  max_persons: Optional[int] = None,
-                 person_labels: Union[int, Sequence[int]] = 0):
+                 person_labels: Union[int, Sequence[int]] = 0,
+                 precision: Optional[str] = None):
         self.pose = pose if isinstance(pose, PoseEstimator) else \
-            PoseEstimator(pose, backend=backend, num_threads=num_threads)
+            PoseEstimator(pose, backend=backend, num_threads=num_threads,
+                          precision=precision)
         if detector is None or isinstance(detector, PersonDetector):
             self.detector = detector
         else:
@@ -118,6 +122,7 @@ class TopdownRuntime:
                 detector,
                 backend=backend,
                 num_threads=num_threads,
+                precision=precision,
                 person_labels=person_labels)
         self.bbox_thr = bbox_thr
         self.nms_thr = nms_thr

@@ -218,6 +218,24 @@ def test_keypoints_match_topdown_inferencer(exported, image_path, name):
     assert len(pose.scales) == (3 if name == 'sadi_net' else 1)
 
 
+def test_openvino_reads_the_same_files(exported, image_path):
+    """backend='openvino' (f32 unless bf16 is asked for) on the ONNX files
+    gives ONNX Runtime's keypoints; precisions ONNX Runtime lacks are an
+    error."""
+    pytest.importorskip('openvino')
+    from mmpose_ext.apis import read_image
+    from mmpose_ext_runtime import PoseEstimator
+    spec = exported['sadi_net'][2].replace('.onnx', '.json')
+    image = read_image(image_path)
+    ref = PoseEstimator(spec, backend='onnxruntime', num_threads=1)
+    ov = PoseEstimator(spec, backend='openvino', num_threads=1)
+    assert ov.session.backend == 'openvino'
+    np.testing.assert_allclose(
+        ov(image, BOXES)[0], ref(image, BOXES)[0], atol=1e-3)
+    with pytest.raises(ValueError, match='needs OpenVINO'):
+        PoseEstimator(spec, backend='onnxruntime', precision='bf16')
+
+
 def test_files_that_do_not_belong_together(exported, tmp_path):
     from mmpose_ext_runtime import PersonDetector, PoseEstimator, SpecError
     _, _, onnx_file = exported['sg_hrnet']
