@@ -219,8 +219,11 @@ class PoseEstimator:
         Returns:
             tuple: keypoints (N, K, 2) in image pixels and scores (N, K).
         """
-        boxes = np.asarray(boxes, np.float32).reshape(
-            -1, boxes.shape[-1] if len(boxes) else 4)
+        boxes = np.asarray(boxes, np.float32)
+        boxes = boxes.reshape(-1, boxes.shape[-1] if boxes.size else 4)
+        if boxes.shape[1] < 4:
+            raise ValueError(f'boxes must be (N, 4) x1 y1 x2 y2 [score], got '
+                             f'shape {boxes.shape}')
         k = self.num_keypoints
         if len(boxes) == 0:
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k),

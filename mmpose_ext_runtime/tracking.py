@@ -163,8 +163,8 @@ class PoseTracker:
         ``ids`` assigns them directly (boxes that came from known tracks);
         otherwise they are matched to the live tracks.
         """
-        boxes = np.asarray(boxes, np.float32).reshape(
-            -1, boxes.shape[-1] if len(boxes) else 4)
+        boxes = np.asarray(boxes, np.float32)
+        boxes = boxes.reshape(-1, boxes.shape[-1] if boxes.size else 4)
         n = len(boxes)
         if ids is None:
             ids = np.full(n, -1, np.int64)
