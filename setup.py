@@ -111,6 +111,9 @@ setup(
         'det': ['mmdet>=3.0.0,<3.4.0'],
         'tests': ['pytest', 'hypothesis'],
         'onnx': ['onnx', 'onnxruntime'],
+        # what mmpose_ext_runtime imports (a runtime-only machine installs
+        # mmpose-ext with --no-deps, then these)
+        'runtime': ['numpy<2', 'opencv-python', 'onnxruntime'],
         'openvino': ['openvino'],
         'dev': ['pytest', 'hypothesis', 'ruff', 'isort', 'yapf', 'build'],
     },

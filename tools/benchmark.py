@@ -24,6 +24,11 @@ in ONE process, interleaved round-robin, and report min and median; see
     # eager PyTorch vs channels_last / conv-BN folding / compile / ONNX RT
     python tools/benchmark.py infer configs/sg_hrnet_w32_coco.py --batch 1
 
+    # the torch-free runtime vs the PyTorch path: detector + pose end to
+    # end at 1 and 5 persons per image, and start-up time and memory
+    python tools/benchmark.py runtime configs/sg_hrnet_w32_coco.py \
+        configs/detectors/rtmdet_tiny_person_synthetic.py --threads 1
+
     # where SADI-Net's DLM head spends its time, per heatmap renderer
     python tools/benchmark.py dlm configs/sadi_net_mpii.py --batch 32
 
@@ -49,8 +54,10 @@ td-hm_hourglass52_8xb64-210e_mpii-256x256.py --batch 4 \\
 import argparse
 import contextlib
 import json
+import os
 import os.path as osp
 import sys
+import tempfile
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -74,6 +81,8 @@ from mmpose_ext.devkit.benchmark.infer import format_infer, run_infer
 from mmpose_ext.devkit.benchmark.learn import (GROUPS, format_learn,
                                                merge_learn, run_learn)
 from mmpose_ext.devkit.benchmark.pipeline import format_pipeline, run_pipeline
+from mmpose_ext.devkit.benchmark.runtime import (export_models, format_runtime,
+                                                 run_runtime, run_startup)
 from mmpose_ext.devkit.benchmark.speed import (format_speed, profile_cases,
                                                run_speed)
 
@@ -279,6 +288,21 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     _common(p)
 
     p = sub.add_parser(
+        'runtime',
+        help='torch-free runtime vs the PyTorch path, detector + pose')
+    p.add_argument('config', help='pose config')
+    p.add_argument('det_config', help='RTMDet detector config')
+    p.add_argument('--checkpoint', help='pose weights (default: initial)')
+    p.add_argument('--det-checkpoint', help='detector weights')
+    p.add_argument('--persons', type=int, nargs='+', default=[1, 5])
+    p.add_argument('--repeats', type=int, default=10)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument(
+        '--images', nargs='+', help='images (default: generated ones)')
+    p.add_argument('--startup-rounds', type=int, default=2)
+    _common(p)
+
+    p = sub.add_parser(
         'dlm', help="time split of SADI-Net's DLM head per "
         'renderer')
     p.add_argument('config')
@@ -463,6 +487,38 @@ def _run(args, argv):
             log_interval=args.log_interval,
             cfg_options=args.cfg_options)
         text = format_learn(res)
+    elif args.command == 'runtime':
+        work = args.work_dir or tempfile.mkdtemp(prefix='mmpose_ext_rt_')
+        files = export_models(
+            resolve_config(args.config), args.checkpoint,
+            resolve_config(args.det_config), args.det_checkpoint,
+            osp.join(work, 'models'), log)
+        images = args.images
+        if not images:
+            from mmpose_ext.devkit.synthetic import \
+                generate_dataset  # noqa: PLC0415
+            root = osp.join(work, 'images')
+            if not osp.isdir(osp.join(root, 'val2017')):
+                generate_dataset('coco', root, num_train=1, num_val=8, seed=0)
+            images = sorted(
+                osp.join(root, 'val2017', f)
+                for f in os.listdir(osp.join(root, 'val2017')))
+        res = dict(
+            e2e=run_runtime(
+                files,
+                images,
+                persons=args.persons,
+                repeats=args.repeats,
+                warmup=args.warmup,
+                threads=args.threads,
+                log=log),
+            startup=run_startup(
+                files,
+                images[0],
+                threads=args.threads,
+                rounds=args.startup_rounds,
+                log=log) if args.startup_rounds else None)
+        text = format_runtime(res)
     elif args.command == 'infer':
         (name, cfg), = _configs(args)
         res = run_infer(

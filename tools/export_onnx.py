@@ -17,7 +17,9 @@ flip test, multi-scale test, decoding) stay MMPose's Python code, see
 H and W default to the codec's ``input_size``; ``--dynamic-hw`` (on by
 default when the config tests at several scales) also makes them dynamic.
 After writing, the file is run with ONNX Runtime and compared with PyTorch
-(largest heatmap difference must be <= 1e-4).
+(largest heatmap difference must be <= 1e-4). ``model.json`` is written
+beside ``model.onnx``: the pre- and post-processing and dataset meta that the
+torch-free runtime (``mmpose_ext_runtime``) reads instead of the config.
 """
 import argparse
 import os.path as osp
@@ -33,6 +35,7 @@ from mmengine.config import DictAction
 import mmpose_ext  # noqa: F401  (registers the plugin; safe loader)
 from mmpose_ext.apis import init_pose_model
 from mmpose_ext.apis.onnx_backend import export_onnx
+from mmpose_ext.apis.runtime_export import write_pose_spec
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -100,6 +103,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if 'max_abs_diff' in info:
         print(f'ONNX Runtime vs PyTorch: max heatmap difference '
               f'{info["max_abs_diff"]:.3g}')
+    # the torch-free runtime's JSON (pre-/post-processing, dataset meta)
+    try:
+        info['spec_file'] = write_pose_spec(model, args.out)
+        print(f'Wrote {info["spec_file"]} (python -m mmpose_ext_runtime)')
+    except ValueError as e:  # a setting the runtime does not implement
+        print(f'No runtime JSON (mmpose_ext_runtime cannot run this model): '
+              f'{e}')
     return info
 
 

@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${LINT_BIN:-$(dirname "${PY:-${MMPOSE_EXT_VENV:-$ROOT/.venv}/bin/python}")}"
 cd "$ROOT"
-PATHS=(mmpose_ext tools tests configs setup.py)
+PATHS=(mmpose_ext mmpose_ext_runtime tools tests configs setup.py)
 if [ "${1:-}" = "--fix" ]; then
   "$BIN/isort" -q "${PATHS[@]}"
   "$BIN/yapf" -r -i "${PATHS[@]}"

@@ -1,5 +1,6 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
-"""Top-down pose estimation on an image, a folder of images or a video.
+"""Top-down pose estimation on an image, a folder, a video, a camera or a
+stream.
 
 Person boxes come from an MMDet detector (``--det-config/--det-checkpoint``),
 from a COCO-style detection file (``--bbox-file``, e.g. the output of
@@ -19,6 +20,15 @@ frame) to its id.
 A folder run goes on past files it cannot read and lists them at the end
 (exit status 1 when any input failed).
 
+Videos, cameras (``--input 0``) and streams (``--input rtsp://...``): the
+detector runs every ``--det-interval`` frames and people are tracked between
+(ids by box IoU or, ``--track oks``, keypoint similarity); ``--smooth``
+applies the One-Euro filter to each track's keypoints; ``predictions.json``
+entries carry ``track_id``; a progress line shows frames per second. A frame
+that cannot be decoded is skipped and counted; a camera that cannot be
+opened, or a stream that sends nothing for ``--timeout`` seconds, stops with
+a message (what was done so far is written).
+
 Examples::
 
     python tools/topdown_demo.py configs/sg_hrnet_w32_coco.py sg.pth \\
@@ -28,11 +38,14 @@ Examples::
     python tools/topdown_demo.py CFG CKPT --input val2017/ --out-dir out \\
         --bbox-file person_detection_results/dets.json --ann-file ann.json
     python tools/topdown_demo.py CFG CKPT --input clip.mp4 --out-dir out
+    python tools/topdown_demo.py CFG CKPT --input 0 --out-dir out \
+        --det-config ... --det-checkpoint ... --det-interval 5 --smooth
     # fast CPU path: the network in ONNX Runtime (tools/export_onnx.py)
     python tools/topdown_demo.py CFG --pose-onnx sg.onnx --input clip.mp4 \
         --out-dir out
 """
 import argparse
+import inspect
 import os
 import os.path as osp
 import sys
@@ -46,6 +59,9 @@ from mmpose_ext.apis import (ImageIdResolver, MediaReadError,
                              TopdownInferencer, dump_json, input_kind,
                              list_folder)
 from mmpose_ext.apis.demo import BoxSource, Visualiser, run_images, run_video
+from mmpose_ext_runtime import source_kind
+
+BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
 
 
 def parse_args(argv=None):
@@ -58,7 +74,10 @@ def parse_args(argv=None):
         nargs='?',
         help='pose model checkpoint (not needed with --pose-onnx)')
     parser.add_argument(
-        '--input', required=True, help='an image, a folder or a video')
+        '--input',
+        required=True,
+        help='an image, a folder, a video, a camera index (0) or a stream '
+        'URL (rtsp://, http://)')
     parser.add_argument(
         '--out-dir', required=True, help='folder for the outputs')
     parser.add_argument('--det-config', help='MMDet detector config')
@@ -107,9 +126,47 @@ def parse_args(argv=None):
         action='store_true',
         help='PyTorch on CPU with BatchNorm folded into the convolutions '
         'and channels_last weights (about 1.2-1.3x faster, same keypoints)')
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        help='pose network engine, passed to TopdownInferencer (default: '
+        'PyTorch, or ONNX Runtime with --pose-onnx)')
+    parser.add_argument(
+        '--pose-ir',
+        help='OpenVINO IR (.xml) of the pose network (--backend openvino)')
+    parser.add_argument(
+        '--precision',
+        help="OpenVINO inference precision ('f32', 'bf16', 'int8')")
+    video = parser.add_argument_group('videos, cameras and streams')
+    video.add_argument(
+        '--det-interval',
+        type=int,
+        default=1,
+        help='run the detector every N frames and track people between '
+        '(default: every frame)')
+    video.add_argument(
+        '--track',
+        choices=('iou', 'oks'),
+        default='iou',
+        help='match people across frames by box IoU or keypoint similarity')
+    video.add_argument(
+        '--smooth',
+        action='store_true',
+        help='One-Euro temporal smoothing of each track\'s keypoints')
+    video.add_argument(
+        '--timeout',
+        type=float,
+        default=10.,
+        help='seconds a camera or stream may send no frame (stalled)')
+    video.add_argument(
+        '--max-frames', type=int, help='stop after this many frames')
     args = parser.parse_args(argv)
-    if args.pose_checkpoint is None and args.pose_onnx is None:
-        parser.error('give the pose checkpoint (or --pose-onnx FILE)')
+    if args.det_interval < 1:
+        parser.error('--det-interval must be >= 1')
+    if args.pose_checkpoint is None and args.pose_onnx is None and \
+            args.pose_ir is None:
+        parser.error('give the pose checkpoint (or --pose-onnx FILE, or '
+                     '--pose-ir FILE)')
     if args.bbox_file and args.det_config:
         parser.error('give either --det-config/--det-checkpoint or '
                      '--bbox-file, not both')
@@ -117,17 +174,45 @@ def parse_args(argv=None):
         parser.error('--det-config and --det-checkpoint go together')
     # outputs keep the input names: never write into the input's folder
     src = args.input if osp.isdir(args.input) else osp.dirname(args.input)
-    if osp.abspath(args.out_dir) == osp.abspath(src or '.'):
+    if source_kind(args.input) == 'file' and \
+            osp.abspath(args.out_dir) == osp.abspath(src or '.'):
         parser.error(f'--out-dir "{args.out_dir}" is the folder of the input:'
                      ' the outputs (same file names) would overwrite it')
     return args
+
+
+def backend_options(args) -> dict:
+    """The inferencer's engine options that were given: passed through to
+    ``TopdownInferencer`` (its ``backend``, ``pose_ir`` and ``precision``
+    arguments) when it takes them."""
+    given = {
+        k: v
+        for k, v in dict(
+            backend=args.backend,
+            pose_ir=args.pose_ir,
+            precision=args.precision).items() if v is not None
+    }
+    takes = inspect.signature(TopdownInferencer).parameters
+    missing = [k for k in given if k not in takes]
+    if not missing:
+        return given
+    if given.get('backend') == 'pytorch' and len(given) == 1:
+        return {}  # the default engine
+    if given.get('backend') == 'onnxruntime' and len(given) == 1:
+        if args.pose_onnx is None:
+            raise ValueError('--backend onnxruntime needs --pose-onnx FILE')
+        return {}
+    raise ValueError(
+        f'this TopdownInferencer takes no {", ".join(missing)}: this '
+        'version of mmpose_ext has no OpenVINO backend')
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     nms_thr = args.nms_thr if args.nms_thr >= 0 else None
     try:
-        kind = input_kind(args.input)
+        live = source_kind(args.input) != 'file'
+        kind = 'video' if live else input_kind(args.input)
         resolve_id = ImageIdResolver(args.ann_file)
         boxes = BoxSource(args.bbox_file, args.bbox_thr, nms_thr,
                           args.max_persons)
@@ -142,7 +227,8 @@ def main(argv=None) -> int:
             nms_thr=nms_thr,
             max_persons=args.max_persons,
             pose_onnx=args.pose_onnx,
-            optimize_cpu=args.optimize_cpu)
+            optimize_cpu=args.optimize_cpu,
+            **backend_options(args))
     except (ValueError, OSError) as e:  # incl. MediaReadError, mismatches
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -154,8 +240,25 @@ def main(argv=None) -> int:
     written = None
     if kind == 'video':
         try:
-            written = run_video(args.input, args.out_dir, inferencer,
-                                visualiser, boxes, predictions, image_ids)
+            info = run_video(
+                args.input,
+                args.out_dir,
+                inferencer,
+                visualiser,
+                boxes,
+                predictions,
+                image_ids,
+                det_interval=args.det_interval,
+                smooth=args.smooth,
+                track_method=args.track,
+                timeout=args.timeout,
+                max_frames=args.max_frames)
+            written = info['video']
+            if info['bad_frames']:
+                print(f'{info["bad_frames"]} frames could not be decoded '
+                      'and were skipped')
+            if info['error']:
+                failures.append((args.input, info['error']))
         except (MediaReadError, ValueError, OSError) as e:
             failures.append((args.input, str(e)))
     else:

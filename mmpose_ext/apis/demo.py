@@ -6,18 +6,23 @@ import os.path as osp
 import sys
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 from mmengine.utils import ProgressBar
 from mmpose.registry import VISUALIZERS
 
+from mmpose_ext_runtime import (FrameSource, PoseTracker, Progress,
+                                TrackingPipeline, TrackSmoother,
+                                VideoSourceError, coco_results)
 from .boxes import filter_detections
 from .coco_io import load_bbox_file
-from .media import VideoInput, read_image
+from .media import read_image
 
-__all__ = ['Visualiser', 'BoxSource', 'run_images', 'run_video']
+__all__ = [
+    'Visualiser', 'BoxSource', 'run_images', 'run_video', 'draw_track_ids'
+]
 
 
 class Visualiser:
@@ -153,32 +158,110 @@ def run_images(paths: Sequence[str],
         sys.stdout.write('\n')
 
 
-def run_video(path: str, out_dir: str, inferencer: Callable,
-              visualiser: Callable, boxes: Callable, predictions: List,
-              image_ids: Dict) -> str:
-    """Predict and draw every frame of the video ``path`` into
-    ``out_dir/<name>.mp4``, frames numbered from 0; returns that file."""
-    video = VideoInput(path)
-    out = osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '.mp4')
+def run_video(source: Union[str, int],
+              out_dir: str,
+              inferencer: Callable,
+              visualiser: Callable,
+              boxes: Callable,
+              predictions: List,
+              image_ids: Dict,
+              det_interval: int = 1,
+              smooth: bool = False,
+              track_method: str = 'iou',
+              timeout: float = 10.,
+              max_frames: Optional[int] = None) -> dict:
+    """Track the persons of a video file, camera or stream, draw every
+    frame into ``out_dir/<name>.mp4`` (``camera<i>.mp4`` for a camera).
+
+    The detector (or the box file, or the whole frame) gives the boxes
+    every ``det_interval`` frames; between them each track's box follows
+    its keypoints, and ids come from box IoU / keypoint similarity
+    (:class:`mmpose_ext_runtime.TrackingPipeline`, shared with the
+    torch-free runtime); ``smooth`` applies the One-Euro filter per track.
+    Frames are numbered from 0; ``predictions`` get COCO results with
+    ``track_id``. A frame that cannot be decoded is skipped and counted.
+
+    Returns:
+        dict: ``video`` (the file written), ``frames``, ``bad_frames``,
+        ``fps`` (end to end), ``error`` (why a camera / stream stopped
+        early, or None).
+
+    Raises:
+        VideoSourceError: the source cannot be opened (an ``OSError``).
+    """
+    src = FrameSource(source, timeout=timeout)
+    name = f'camera{source}' if src.kind == 'camera' else osp.splitext(
+        osp.basename(str(source).rstrip('/')))[0] or 'stream'
+    out = osp.join(out_dir, name + '.mp4')
+    path = str(source)
+
+    def detect(frame, index):
+        bboxes = boxes(index, frame.shape, path)
+        if bboxes is not None:
+            return bboxes
+        if inferencer.detector is not None:
+            return inferencer.detect(frame)
+        h, w = frame.shape[:2]
+        return np.array([[0, 0, w, h, 1]], np.float32)
+
+    def estimate(frame, bboxes):
+        result = inferencer(frame, bboxes)
+        return result.keypoints, result.keypoint_scores, result
+
+    sigmas = inferencer.dataset_meta.get('sigmas')
+    pipeline = TrackingPipeline(
+        detect, estimate, det_interval,
+        PoseTracker(
+            track_method,
+            sigmas=None if sigmas is None else np.asarray(sigmas)),
+        TrackSmoother() if smooth else None)
     writer = None
-    bar = _progress(video.frame_count)
+    bar = Progress(src.frame_count)
+    frames, error = 0, None
     try:
-        for frame_id, frame in enumerate(video):
-            result = inferencer(frame, boxes(frame_id, frame.shape, path))
-            vis = visualiser(frame, result)
+        for frame_id, frame in enumerate(src):
+            if max_frames is not None and frame_id >= max_frames:
+                break
+            poses = pipeline(frame, frame_id)
+            result = poses.extra
+            if smooth and result.data_sample is not None:
+                result.data_sample.pred_instances.keypoints = \
+                    poses.keypoints.copy()
+            vis = draw_track_ids(
+                visualiser(frame, result), poses.boxes, poses.track_ids)
             if writer is None:
                 writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*'mp4v'),
-                                         video.fps,
-                                         (vis.shape[1], vis.shape[0]))
+                                         src.fps, (vis.shape[1], vis.shape[0]))
                 if not writer.isOpened():
                     raise OSError(f'cannot write video "{out}" (mp4v)')
             writer.write(vis)
-            predictions += result.to_coco(frame_id)
+            predictions += coco_results(frame_id, poses.keypoints,
+                                        poses.keypoint_scores,
+                                        poses.boxes[:, 4], poses.track_ids)
             image_ids[f'{path}#{frame_id}'] = frame_id
-            bar.update()
+            frames += 1
+            bar.update(extra=f', {src.bad_frames} bad frames')
+    except VideoSourceError as e:  # a stalled stream: keep what was done
+        error = str(e)
     finally:
-        video.close()
+        src.close()
         if writer is not None:
             writer.release()
-    sys.stdout.write('\n')
-    return out
+    bar.close(extra=f', {src.bad_frames} bad frames')
+    return dict(
+        video=out if writer is not None else None,
+        frames=frames,
+        bad_frames=src.bad_frames,
+        fps=bar.fps,
+        error=error)
+
+
+def draw_track_ids(image: np.ndarray, boxes: np.ndarray,
+                   track_ids: np.ndarray) -> np.ndarray:
+    """Write each person's track id above its box (in place)."""
+    for box, tid in zip(boxes, track_ids):
+        x1, y1 = int(round(float(box[0]))), int(round(float(box[1])))
+        cv2.putText(image, f'id {int(tid)}', (x1, max(y1 - 4, 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1,
+                    cv2.LINE_AA)
+    return image

@@ -39,11 +39,12 @@ def _val_images(root):
     return sorted(glob.glob(osp.join(root, 'val2017', '*.jpg')))
 
 
-def _check_predictions(out_dir, image_ids):
+def _check_predictions(out_dir, image_ids, video=False):
     with open(osp.join(out_dir, 'predictions.json')) as f:
         preds = json.load(f)
+    keys = {'image_id', 'category_id', 'keypoints', 'score'}
     for p in preds:
-        assert set(p) == {'image_id', 'category_id', 'keypoints', 'score'}
+        assert set(p) == (keys | {'track_id'} if video else keys)
         assert p['category_id'] == 1 and len(p['keypoints']) == 3 * K
         assert p['image_id'] in image_ids
     return preds
@@ -157,8 +158,93 @@ def test_video_without_detector(demo, models, synthetic_coco, tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == frames[0].shape[0]
     cap.release()
     # whole-image boxes: one person per frame, frames numbered from 0
-    preds = _check_predictions(out, set(range(5)))
+    preds = _check_predictions(out, set(range(5)), video=True)
     assert sorted(p['image_id'] for p in preds) == list(range(5))
+
+
+def test_video_tracking_smoothing_and_a_bad_frame(demo, models, synthetic_coco,
+                                                  tmp_path, capsys):
+    """Detector every 2nd frame, tracking and smoothing between; a frame
+    that cannot be decoded is skipped and counted; a progress line with
+    frames per second; track ids in predictions.json."""
+    from tests.test_runtime.test_video import _corrupt_frame
+    pose, det = models
+    img = cv2.imread(_val_images(synthetic_coco)[0])
+    h, w = img.shape[:2]
+    video = str(tmp_path / 'walk.avi')
+    vw = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 10, (w, h))
+    for t in range(6):  # the scene moves 3 px per frame
+        vw.write(np.roll(img, 3 * t, axis=1))
+    vw.release()
+    _corrupt_frame(video, 2)
+    out = str(tmp_path / 'out')
+    rc = demo['main']([
+        *pose, '--input', video, '--out-dir', out, *det, '--bbox-thr', '0',
+        '--max-persons', '2', '--det-interval', '2', '--smooth', '--device',
+        'cpu'
+    ])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert '1 frames could not be decoded' in text
+    assert 'fps' in text and '5/6' in text  # 6 announced, 5 decoded
+    assert _count_frames(osp.join(out, 'walk.mp4')) == 5
+    preds = _check_predictions(out, set(range(5)), video=True)
+    by_frame = {}
+    for p in preds:
+        by_frame.setdefault(p['image_id'], []).append(p['track_id'])
+    assert sorted(by_frame) == list(range(5))
+    # between detections the tracks carry their ids: frame 1 has frame 0's
+    assert sorted(by_frame[1]) == sorted(by_frame[0])
+
+
+def test_camera_that_cannot_be_opened(demo, models, tmp_path, capsys):
+    pose, _ = models
+    rc = demo['main']([
+        *pose, '--input', '97', '--out-dir',
+        str(tmp_path / 'out'), '--device', 'cpu'
+    ])
+    assert rc == 1
+    assert 'cannot open camera 97' in capsys.readouterr().err
+
+
+def test_backend_is_passed_through(demo, monkeypatch):
+    """--backend / --pose-ir / --precision reach TopdownInferencer when it
+    takes them; without that support, only what it can do is accepted."""
+    import argparse
+
+    def args(**kw):
+        base = dict(backend=None, pose_ir=None, precision=None, pose_onnx=None)
+        return argparse.Namespace(**dict(base, **kw))
+
+    class WithBackends:
+
+        def __init__(self,
+                     pose_config,
+                     backend=None,
+                     pose_ir=None,
+                     precision='f32'):
+            pass
+
+    class Plain:
+
+        def __init__(self, pose_config, pose_onnx=None):
+            pass
+
+    monkeypatch.setitem(demo['backend_options'].__globals__,
+                        'TopdownInferencer', WithBackends)
+    opts = demo['backend_options'](
+        args(backend='openvino', pose_ir='m.xml', precision='bf16'))
+    assert opts == dict(backend='openvino', pose_ir='m.xml', precision='bf16')
+    assert demo['backend_options'](args()) == {}
+    monkeypatch.setitem(demo['backend_options'].__globals__,
+                        'TopdownInferencer', Plain)
+    assert demo['backend_options'](args(backend='pytorch')) == {}
+    assert demo['backend_options'](args(
+        backend='onnxruntime', pose_onnx='m.onnx')) == {}
+    with pytest.raises(ValueError, match='needs --pose-onnx'):
+        demo['backend_options'](args(backend='onnxruntime'))
+    with pytest.raises(ValueError, match='no OpenVINO backend'):
+        demo['backend_options'](args(backend='openvino', pose_ir='m.xml'))
 
 
 def test_bad_inputs(demo, models, tmp_path, capsys, synthetic_coco):

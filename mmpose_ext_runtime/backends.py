@@ -1,0 +1,182 @@
+# Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
+"""Run an exported network (ONNX or OpenVINO IR) with ONNX Runtime or
+OpenVINO, whichever is installed; both are imported only here, on use."""
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = ['BACKENDS', 'InferenceSession', 'BackendMissingError']
+
+BACKENDS = ('auto', 'onnxruntime', 'openvino')
+
+
+class BackendMissingError(ImportError):
+    """The inference engine a model needs is not installed."""
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime  # noqa: PLC0415  (optional dependency)
+    except ImportError as e:
+        raise BackendMissingError(
+            'ONNX Runtime is not installed: pip install onnxruntime (or use '
+            "backend='openvino')") from e
+    return onnxruntime
+
+
+def _import_openvino():
+    try:
+        import openvino  # noqa: PLC0415  (optional dependency)
+    except ImportError as e:
+        raise BackendMissingError(
+            'OpenVINO is not installed: pip install openvino (or use '
+            "backend='onnxruntime' with an .onnx file)") from e
+    return openvino
+
+
+def _resolve_backend(model_file: str, backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got '
+                         f'{backend!r}')
+    ext = osp.splitext(model_file)[1].lower()
+    if ext not in ('.onnx', '.xml'):
+        raise ValueError(
+            f'"{model_file}": expected an ONNX file (.onnx) or an OpenVINO '
+            'IR (.xml with its .bin)')
+    if ext == '.xml':
+        if backend == 'onnxruntime':
+            raise ValueError(
+                f'"{model_file}" is an OpenVINO IR: ONNX Runtime cannot run '
+                "it; use backend='openvino' (or 'auto')")
+        return 'openvino'
+    if backend != 'auto':
+        return backend
+    try:
+        _import_onnxruntime()
+        return 'onnxruntime'
+    except BackendMissingError:
+        try:
+            _import_openvino()
+        except BackendMissingError as e:
+            raise BackendMissingError(
+                f'"{model_file}" needs ONNX Runtime or OpenVINO, and neither '
+                'is installed: pip install onnxruntime (or openvino)') from e
+        return 'openvino'
+
+
+class InferenceSession:
+    """One exported network, one input, run on CPU.
+
+    Args:
+        model_file (str): ``.onnx`` (ONNX Runtime or OpenVINO) or ``.xml``
+            (OpenVINO IR; its ``.bin`` beside it).
+        backend (str): ``'auto'`` (ONNX Runtime for ``.onnx`` when it is
+            installed, else OpenVINO), ``'onnxruntime'`` or ``'openvino'``.
+        num_threads (int, optional): Compute threads of the engine (None:
+            the engine's default, all physical cores). One per stream gives
+            the best throughput when several streams run side by side.
+        precision (str, optional): OpenVINO's inference precision hint
+            (``'f32'``, ``'bf16'``, ``'f16'``); None: ``'f32'`` (OpenVINO's
+            own default is bf16 on CPUs that have it, which moves the
+            keypoints: ask for it explicitly). ONNX Runtime runs fp32 and
+            accepts only None or ``'f32'``.
+
+    Attributes:
+        input_name (str), input_shape (tuple): ints or axis names (dynamic).
+        output_names (list[str]).
+    """
+
+    def __init__(self,
+                 model_file: str,
+                 backend: str = 'auto',
+                 num_threads: Optional[int] = None,
+                 precision: Optional[str] = None):
+        if not osp.isfile(model_file):
+            raise FileNotFoundError(f'model file "{model_file}" does not '
+                                    'exist')
+        self.model_file = model_file
+        self.backend = _resolve_backend(model_file, backend)
+        if self.backend == 'onnxruntime':
+            if precision not in (None, 'f32'):
+                raise ValueError(f'precision {precision!r} needs OpenVINO '
+                                 "(backend='openvino'); ONNX Runtime runs f32")
+            self._init_ort(num_threads)
+        else:
+            self._init_openvino(num_threads, precision or 'f32')
+
+    def _init_ort(self, num_threads: Optional[int]) -> None:
+        ort = _import_onnxruntime()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = \
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if num_threads:
+            opts.intra_op_num_threads = int(num_threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._sess = ort.InferenceSession(
+            self.model_file, opts, providers=['CPUExecutionProvider'])
+        inputs = self._sess.get_inputs()
+        if len(inputs) != 1:
+            raise ValueError(f'"{self.model_file}" must have one input, has '
+                             f'{len(inputs)}')
+        self.input_name = inputs[0].name
+        self.input_shape = tuple(inputs[0].shape)
+        self.output_names = [o.name for o in self._sess.get_outputs()]
+        self.output_shapes = [tuple(o.shape) for o in self._sess.get_outputs()]
+
+    def _init_openvino(self, num_threads: Optional[int],
+                       precision: Optional[str]) -> None:
+        ov = _import_openvino()
+        core = ov.Core()
+        model = core.read_model(self.model_file)
+        if len(model.inputs) != 1:
+            raise ValueError(f'"{self.model_file}" must have one input, has '
+                             f'{len(model.inputs)}')
+        config = {'INFERENCE_PRECISION_HINT': precision}
+        if num_threads:
+            config['INFERENCE_NUM_THREADS'] = int(num_threads)
+        self._compiled = core.compile_model(model, 'CPU', config)
+        self._request = self._compiled.create_infer_request()
+        port = model.inputs[0]
+        self.input_name = port.get_any_name()
+        self.input_shape = _ov_shape(port.get_partial_shape())
+        self.output_names = [o.get_any_name() for o in model.outputs]
+        self.output_shapes = [
+            _ov_shape(o.get_partial_shape()) for o in model.outputs
+        ]
+
+    @property
+    def dynamic_hw(self) -> bool:
+        return not all(isinstance(d, int) for d in self.input_shape[2:])
+
+    def __call__(self, x: np.ndarray) -> List[np.ndarray]:
+        """Run on ``x`` (B, C, H, W) float32; returns every output."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.backend == 'onnxruntime':
+            return self._sess.run(None, {self.input_name: x})
+        res = self._request.infer({0: x})
+        return [
+            np.asarray(res[self._compiled.output(i)])
+            for i in range(len(self.output_names))
+        ]
+
+
+def _ov_shape(partial) -> Tuple[Union[int, str], ...]:
+    return tuple(d.get_length() if d.is_static else f'dim{i}'
+                 for i, d in enumerate(partial))
+
+
+def check_fixed_dims(session: InferenceSession, want: Sequence, what: str,
+                     fix: str) -> None:
+    """Raise ``ValueError`` when a static input axis of ``session`` differs
+    from ``want`` (None entries are not checked): the model file and its
+    JSON do not belong together."""
+    for axis, (have, need) in enumerate(zip(session.input_shape, want)):
+        if need is None or not isinstance(have, int):
+            continue
+        if have != need:
+            raise ValueError(
+                f'"{session.model_file}" takes inputs of shape '
+                f'{session.input_shape}, but {what} says axis {axis} is '
+                f'{need}: {fix}')
