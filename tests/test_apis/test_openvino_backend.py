@@ -249,3 +249,33 @@ def test_int8_quantization_on_a_handful_of_crops(exported, tmp_path,
     m8 = attach_openvino_backend(
         init_pose_model(cfg_path, None, device='cpu'), out, 'int8')
     assert m8.onnx_session.precision == 'int8'
+
+
+@pytest.mark.parametrize('name', ['sg_hrnet', 'sadi_net'])
+def test_batched_flip_is_one_network_call_with_same_keypoints(
+        exported, image, name):
+    """The inferencer's flip test runs crops + mirrors as ONE batch of the
+    exported network (one OpenVINO request per scale), with the keypoints
+    of MMPose's two-call flip test."""
+    from mmpose.apis import inference_topdown
+
+    from mmpose_ext.apis.openvino_backend import attach_openvino_backend
+    cfg_path, _, xml = exported[name]
+    two_calls = attach_openvino_backend(
+        init_pose_model(cfg_path, None, device='cpu'), xml)
+    inf = TopdownInferencer(cfg_path, pose_ir=xml, device='cpu')
+    assert inf.pose_model.batched_flip
+    session = inf.pose_model.onnx_session
+    batches = []
+    call = session.__call__
+    session.__class__ = type(
+        'Counting', (type(session), ), {
+            '__call__': lambda self, x: batches.append(len(x)) or call(x)
+        })
+    res = inf(image, BOXES)
+    scales = len(
+        two_calls.test_cfg.get('multiscale_test', {}).get('scales', (1.0, )))
+    assert batches == [2 * len(BOXES)] * scales  # crops + mirrors at once
+    ref = inference_topdown(two_calls, image, BOXES)
+    kp = np.stack([r.pred_instances.keypoints[0] for r in ref])
+    assert np.abs(res.keypoints - kp).max() <= 1e-3
