@@ -24,23 +24,23 @@ __all__ = ['enable_batched_flip', 'split_batch']
 def split_batch(feats: Any, n: int):
     """Split every tensor of a (nested tuple / list / dict of) feature(s)
     at batch index ``n``: returns ``(first, second)`` with the container
-    types kept (tuple subclasses too, e.g. the exported backends'
-    heatmaps)."""
+    types kept (tuple subclasses and namedtuples too, e.g. the exported
+    backends' heatmaps, the hourglass outputs); None stays None."""
     if isinstance(feats, Tensor):
         return feats[:n], feats[n:]
+    if feats is None:
+        return None, None
     if isinstance(feats, dict):
         parts = {k: split_batch(v, n) for k, v in feats.items()}
-        return ({
-            k: v[0]
-            for k, v in parts.items()
-        }, {
-            k: v[1]
-            for k, v in parts.items()
-        })
+        first = {k: v[0] for k, v in parts.items()}
+        second = {k: v[1] for k, v in parts.items()}
+        return first, second
     if isinstance(feats, (list, tuple)):
         parts = [split_batch(v, n) for v in feats]
-        return (type(feats)(p[0] for p in parts), type(feats)(p[1]
-                                                              for p in parts))
+        first, second = [p[0] for p in parts], [p[1] for p in parts]
+        if hasattr(feats, '_fields'):  # a namedtuple (e.g. HourglassOutput)
+            return type(feats)(*first), type(feats)(*second)
+        return type(feats)(first), type(feats)(second)
     raise TypeError(f'cannot split features of type {type(feats).__name__} '
                     'into the crops and their flipped copies')
 
