@@ -538,7 +538,13 @@ def format_deploy(res: Dict) -> str:
         ]
         if ap_on:
             ap = r.get('ap')
-            line.append(f'{ap["value"]:.1f}, {ap["drop"]:+.1f}' if ap else '-')
+            text = '-'
+            if ap:
+                text = f'{ap["value"]:.1f}, {ap["drop"]:+.1f}'
+                kt = ap.get('real_keypoint_diff')
+                if kt:
+                    text += f'; {kt["mean"]:.3f} / {kt["max"]:.2f}'
+            line.append(text)
         line.append(', '.join(flags) or '-')
         rows.append(line)
     out = md_table(headers, rows)
