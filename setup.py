@@ -111,7 +111,7 @@ setup(
         'det': ['mmdet>=3.0.0,<3.4.0'],
         'tests': ['pytest', 'hypothesis'],
         'onnx': ['onnx', 'onnxruntime'],
-        'openvino': ['openvino'],
+        'openvino': ['openvino', 'nncf'],
         'dev': ['pytest', 'hypothesis', 'ruff', 'isort', 'yapf', 'build'],
     },
     # an SPDX expression: setuptools >= 77 deprecates license classifiers
