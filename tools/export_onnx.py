@@ -89,6 +89,12 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         help='calibrate on N crops of a generated (COCO-format) data set '
         'instead')
     p.add_argument(
+        '--full-bias-correction',
+        action='store_true',
+        help="int8: NNCF's full bias correction instead of the fast one "
+        '(slower; on a small trained SG-HRNet it cut the keypoint '
+        'difference from 3.7 to 2.7 px mean)')
+    p.add_argument(
         '--calib-num',
         type=int,
         default=300,
@@ -224,7 +230,8 @@ def _export_openvino(args, model, shape, dynamic_hw) -> dict:
         out8,
         calib,
         check=check,
-        decode=lambda hm: decoder.decode(hm)[0])
+        decode=lambda hm: decoder.decode(hm)[0],
+        fast_bias_correction=not args.full_bias_correction)
     print(f'Wrote {out8} (+ .bin, .json)')
     return dict(info, int8=info8)
 

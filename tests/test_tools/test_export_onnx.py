@@ -129,7 +129,7 @@ def test_export_openvino_ir_and_int8(export_tool, checkpoints, tmp_path,
     out = str(tmp_path / 'sg.xml')
     info = export_tool['main']([
         cfg_path, ckpt, '--format', 'openvino', '--out', out, '--int8',
-        '--calib-synthetic', '5'
+        '--calib-synthetic', '5', '--full-bias-correction'
     ])
     printed = capsys.readouterr().out
     assert 'OpenVINO f32 vs PyTorch: max heatmap difference' in printed
@@ -141,6 +141,7 @@ def test_export_openvino_ir_and_int8(export_tool, checkpoints, tmp_path,
     assert side['config'] == osp.basename(cfg_path)
     assert side['head'] == 'SGHeatmapHead' and side['num_keypoints'] == 17
     assert info['int8']['calibration']['crops'] == 5
+    assert info['int8']['calibration']['fast_bias_correction'] is False
     w, h = POSE_INPUT
     x = torch.randn(3, 3, h, w)
     got = OpenVINOHeatmapSession(out)(x)
