@@ -113,8 +113,8 @@ setup(
         'onnx': ['onnx', 'onnxruntime'],
         # what mmpose_ext_runtime imports (a runtime-only machine installs
         # mmpose-ext with --no-deps, then these)
-        'runtime': ['numpy<2', 'opencv-python', 'onnxruntime'],
-        'openvino': ['openvino'],
+        'runtime': ['numpy', 'opencv-python', 'onnxruntime'],
+        'openvino': ['openvino', 'nncf'],
         'dev': ['pytest', 'hypothesis', 'ruff', 'isort', 'yapf', 'build'],
     },
     # an SPDX expression: setuptools >= 77 deprecates license classifiers

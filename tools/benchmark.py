@@ -29,6 +29,13 @@ in ONE process, interleaved round-robin, and report min and median; see
     python tools/benchmark.py runtime configs/sg_hrnet_w32_coco.py \
         configs/detectors/rtmdet_tiny_person_synthetic.py --threads 1
 
+    # deployment backends x precisions (eager fp32, ONNX Runtime, OpenVINO
+    # f32 / bf16 / int8): speed-up, keypoint difference on real crops, end
+    # to end with flip, and AP of a small model trained here (--train-iters)
+    python tools/benchmark.py deploy configs/sg_hrnet_w32_coco.py \
+        --threads 1 --clock cpu --real-data ../shared/data/real \
+        --train-iters 300
+
     # where SADI-Net's DLM head spends its time, per heatmap renderer
     python tools/benchmark.py dlm configs/sadi_net_mpii.py --batch 32
 
@@ -75,6 +82,8 @@ from mmpose_ext.devkit.benchmark.balance import format_balance, run_balance
 from mmpose_ext.devkit.benchmark.codec import (codec_pair, format_codec,
                                                run_codec)
 from mmpose_ext.devkit.benchmark.common import resolve_config
+from mmpose_ext.devkit.benchmark.deploy import BACKENDS as DEPLOY_BACKENDS
+from mmpose_ext.devkit.benchmark.deploy import format_deploy, run_deploy
 from mmpose_ext.devkit.benchmark.dlm import RENDERERS, format_dlm, run_dlm
 from mmpose_ext.devkit.benchmark.flops import get_complexity
 from mmpose_ext.devkit.benchmark.infer import format_infer, run_infer
@@ -303,6 +312,50 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     _common(p)
 
     p = sub.add_parser(
+        'deploy',
+        help='deployment backends x precisions: speed-up, keypoint '
+        'difference on real crops, end to end, AP')
+    p.add_argument('config')
+    p.add_argument('--checkpoint', default=None)
+    p.add_argument('--repeats', type=int, default=20)
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument(
+        '--backends',
+        nargs='+',
+        default=list(DEPLOY_BACKENDS),
+        choices=list(DEPLOY_BACKENDS))
+    p.add_argument(
+        '--real-data',
+        default=osp.join(osp.dirname(REPO_ROOT), 'shared', 'data', 'real'),
+        help='folder with coco/ and mpii/ real crops, read in place '
+        '(default: ../shared/data/real beside the checkout); "none" skips '
+        'the real-crop keypoint difference')
+    p.add_argument(
+        '--calib-num',
+        type=int,
+        default=64,
+        help='INT8 calibration crops (generated)')
+    p.add_argument('--no-end-to-end', action='store_true')
+    p.add_argument(
+        '--train-iters',
+        type=int,
+        default=0,
+        help='> 0: train a small version of the config this many '
+        'iterations on generated data and report its AP per backend')
+    p.add_argument('--train-width', type=int, default=16)
+    p.add_argument(
+        '--train-input',
+        type=int,
+        nargs=2,
+        default=(96, 128),
+        metavar=('W', 'H'))
+    p.add_argument('--train-batch', type=int, default=16)
+    p.add_argument('--num-train', type=int, default=200)
+    p.add_argument('--num-val', type=int, default=50)
+    _model_opts(p, multi=False)
+    _common(p)
+
+    p = sub.add_parser(
         'dlm', help="time split of SADI-Net's DLM head per "
         'renderer')
     p.add_argument('config')
@@ -390,7 +443,7 @@ def _configs(args) -> List:
             per,
             args.cfg_options,
             args.width,
-            args.shape if args.command == 'infer' else None,
+            args.shape if args.command in ('infer', 'deploy') else None,
             log=lambda msg: print(msg, file=sys.stderr))
     except ValueError as e:
         raise SystemExit(f'--set / --names: {e}')
@@ -535,6 +588,29 @@ def _run(args, argv):
             peak=args.peak)
         res['config'] = args.config
         text = format_infer(res)
+    elif args.command == 'deploy':
+        (name, cfg), = _configs(args)
+        real = None if args.real_data.lower() == 'none' else args.real_data
+        res = run_deploy(
+            cfg,
+            checkpoint=args.checkpoint,
+            backends=args.backends,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            real_root=real,
+            calib_num=args.calib_num,
+            end_to_end=not args.no_end_to_end,
+            train_iters=args.train_iters,
+            train_width=args.train_width,
+            train_input=tuple(args.train_input),
+            train_batch=args.train_batch,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            cfg_options=args.cfg_options,
+            work_dir=args.work_dir,
+            log=log)
+        res['config'] = args.config
+        text = format_deploy(res)
     elif args.command == 'dlm':
         res = run_dlm(
             resolve_config(args.config),

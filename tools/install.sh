@@ -184,7 +184,7 @@ fi
 "${PIP[@]}" -q click colorama model-index "pandas<2.3" requests rich tabulate
 
 # 6. Test, lint, benchmark and export tools, then the plugin itself (editable).
-"${PIP[@]}" -q pytest hypothesis onnx onnxruntime psutil ruff isort yapf
+"${PIP[@]}" -q pytest hypothesis onnx onnxruntime openvino nncf psutil ruff isort yapf
 "${PIP[@]}" -q --no-build-isolation --no-deps -e "$ROOT"
 
 log "checking the stack imports"

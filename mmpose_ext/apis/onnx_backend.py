@@ -49,7 +49,7 @@ from ..models.heads.interface import as_topdown_head
 
 __all__ = [
     'HeatmapNet', 'export_onnx', 'OnnxHeatmapSession', 'attach_onnx_backend',
-    'check_onnx_support'
+    'attach_heatmap_session', 'check_onnx_support'
 ]
 
 INPUT_NAME = 'input'
@@ -397,11 +397,33 @@ def attach_onnx_backend(model: nn.Module,
     """
     check_onnx_support(model)
     session = OnnxHeatmapSession(onnx_file, num_threads=num_threads)
+    return attach_heatmap_session(model, session, onnx_file)
+
+
+def attach_heatmap_session(model: nn.Module, session,
+                           source: str) -> nn.Module:
+    """Replace a top-down estimator's network by ``session``, in place.
+
+    The shared part of :func:`attach_onnx_backend` and
+    :func:`~mmpose_ext.apis.openvino_backend.attach_openvino_backend`.
+
+    Args:
+        model (nn.Module): A pose estimator built from the exported config.
+        session: Callable ``(B, 3, H, W) float tensor -> (B, K, h, w)
+            heatmaps`` with ``dynamic_hw`` (bool), ``input_shape`` and
+            ``metadata`` (dict of str, may hold ``dataset_meta`` as JSON).
+        source (str): The exported file, named in errors.
+
+    Returns:
+        nn.Module: ``model``, patched, in eval mode, with ``onnx_session``
+        (the session, whatever its kind).
+    """
+    check_onnx_support(model)
     test_cfg = getattr(model, 'test_cfg', None) or {}
     scales = (test_cfg.get('multiscale_test') or {}).get('scales', (1.0, ))
     if any(s != 1 for s in scales) and not session.dynamic_hw:
         raise ValueError(
-            f'the model tests at scales {tuple(scales)}, but "{onnx_file}" '
+            f'the model tests at scales {tuple(scales)}, but "{source}" '
             f'has a fixed input size {session.input_shape}: export it with '
             '--dynamic-hw (or set model.test_cfg.multiscale_test.scales='
             '(1.0,))')
@@ -409,8 +431,9 @@ def attach_onnx_backend(model: nn.Module,
 
     def head_forward(feats):
         if not isinstance(feats, _OnnxHeatmaps):
-            raise TypeError('this head runs on ONNX Runtime heatmaps only '
-                            '(attach_onnx_backend); got '
+            raise TypeError('this head runs on exported-network heatmaps '
+                            'only (attach_onnx_backend / '
+                            'attach_openvino_backend); got '
                             f'{type(feats).__name__}')
         return [feats[0]] if as_list else feats[0]
 

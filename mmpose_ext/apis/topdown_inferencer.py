@@ -25,6 +25,7 @@ import numpy as np
 from mmpose.apis import inference_topdown
 from mmpose.structures import merge_data_samples
 
+from .batched_flip import enable_batched_flip
 from .boxes import check_bboxes, filter_detections
 from .fast_cpu import optimize_for_cpu
 from .media import MediaReadError, read_image
@@ -33,7 +34,9 @@ from .model_loading import (ConfigLike, default_device, init_person_detector,
 from .onnx_backend import attach_onnx_backend
 from .result import TopdownResult
 
-__all__ = ['TopdownInferencer']
+__all__ = ['TopdownInferencer', 'BACKENDS']
+
+BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
 
 
 class TopdownInferencer:
@@ -70,6 +73,23 @@ class TopdownInferencer:
             the convolutions and store the weights channels_last
             (:func:`~mmpose_ext.apis.fast_cpu.optimize_for_cpu`), ~1.2-1.3x
             faster on CPU, same heatmaps up to ~1e-6. Defaults to False.
+        backend (str, optional): ``'pytorch'``, ``'onnxruntime'`` (needs
+            ``pose_onnx``) or ``'openvino'`` (needs ``pose_ir``). Default:
+            the one whose file is given, else PyTorch.
+        pose_ir (str, optional): An OpenVINO IR ``.xml`` of the pose network
+            (``tools/export_onnx.py --format openvino``; with its .bin and
+            .json side file), see
+            :func:`~mmpose_ext.apis.openvino_backend.attach_openvino_backend`.
+        precision (str): ``'f32'`` (default), ``'bf16'`` (OpenVINO, on CPUs
+            with bf16 arithmetic) or ``'int8'`` (OpenVINO, a quantized IR).
+            PyTorch and ONNX Runtime run f32 only.
+        bf16_fallback (str): ``'error'`` (default): bf16 on a CPU without
+            bf16 raises ``PrecisionNotSupportedError``; ``'f32'``: warn and
+            run f32.
+        batched_flip (bool): Run the flip test's crops and mirrored crops in
+            one network call (:func:`~mmpose_ext.apis.batched_flip.
+            enable_batched_flip`; same keypoints up to float rounding).
+            Defaults to True.
 
     Example:
         >>> inferencer = TopdownInferencer(
@@ -95,9 +115,15 @@ class TopdownInferencer:
                  strict: bool = True,
                  pose_onnx: Optional[str] = None,
                  onnx_threads: Optional[int] = None,
-                 optimize_cpu: bool = False):
+                 optimize_cpu: bool = False,
+                 backend: Optional[str] = None,
+                 pose_ir: Optional[str] = None,
+                 precision: str = 'f32',
+                 bf16_fallback: str = 'error',
+                 batched_flip: bool = True):
         if det_config is None and det_checkpoint is not None:
             raise ValueError('det_checkpoint was given without det_config')
+        backend = _check_backend(backend, pose_onnx, pose_ir, precision)
         self.device = device or default_device()
         self.det_cat_ids = ((det_cat_id, ) if isinstance(det_cat_id, int) else
                             tuple(int(c) for c in det_cat_id))
@@ -113,11 +139,26 @@ class TopdownInferencer:
         self.pose_model = init_pose_model(pose_config, pose_checkpoint,
                                           self.device, pose_cfg_options,
                                           strict)
-        if pose_onnx is not None:  # ONNX Runtime network (onnx_backend.py)
+        if backend == 'onnxruntime':  # onnx_backend.py
             self.pose_model = attach_onnx_backend(self.pose_model, pose_onnx,
                                                   onnx_threads)
+        elif backend == 'openvino':  # openvino_backend.py
+            # OpenVINO is optional (the `openvino` extra): imported on use
+            from .openvino_backend import \
+                attach_openvino_backend  # noqa: PLC0415
+            self.pose_model = attach_openvino_backend(
+                self.pose_model,
+                pose_ir,
+                precision=precision,
+                num_threads=onnx_threads,
+                bf16_fallback=bf16_fallback)
         elif optimize_cpu:  # BN folding + channels_last (fast_cpu.py)
             self.pose_model = optimize_for_cpu(self.pose_model)
+        if batched_flip:
+            self.pose_model = enable_batched_flip(self.pose_model)
+        self.backend = backend
+        self.precision = getattr(
+            getattr(self.pose_model, 'onnx_session', None), 'precision', 'f32')
 
     @property
     def dataset_meta(self) -> dict:
@@ -219,3 +260,35 @@ class TopdownInferencer:
             keypoint_scores=np.asarray(inst.keypoint_scores, np.float32),
             data_sample=merged,
             img_path=img_path)
+
+
+def _check_backend(backend: Optional[str], pose_onnx: Optional[str],
+                   pose_ir: Optional[str], precision: str) -> str:
+    """The backend to run, after checking it against the files given."""
+    if pose_onnx is not None and pose_ir is not None:
+        raise ValueError('give pose_onnx (ONNX Runtime) or pose_ir '
+                         '(OpenVINO), not both')
+    inferred = ('onnxruntime' if pose_onnx is not None else
+                'openvino' if pose_ir is not None else 'pytorch')
+    backend = backend or inferred
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got '
+                         f'{backend!r}')
+    if backend != inferred:
+        need = {
+            'onnxruntime': 'pose_onnx (an .onnx file from '
+            'tools/export_onnx.py)',
+            'openvino': 'pose_ir (an .xml IR from tools/export_onnx.py '
+            '--format openvino)',
+            'pytorch': 'neither pose_onnx nor pose_ir'
+        }[backend]
+        raise ValueError(f'backend={backend!r} needs {need}')
+    if precision not in ('f32', 'bf16', 'int8'):
+        raise ValueError("precision must be 'f32', 'bf16' or 'int8', got "
+                         f'{precision!r}')
+    if precision != 'f32' and backend != 'openvino':
+        raise ValueError(
+            f'precision={precision!r} runs on the OpenVINO backend only '
+            f"(backend={backend!r} runs f32): export an IR with "
+            'tools/export_onnx.py --format openvino and pass pose_ir')
+    return backend

@@ -114,3 +114,52 @@ def test_export_defaults_and_errors(export_tool, checkpoints, tmp_path):
             str(tmp_path / 'none.pth'), '--out',
             str(tmp_path / 'y.onnx')
         ])
+
+
+def test_export_openvino_ir_and_int8(export_tool, checkpoints, tmp_path,
+                                     capsys):
+    """--format openvino writes .xml/.bin/.json that run like PyTorch;
+    --int8 quantizes on generated crops and prints the accuracy check."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    import json
+
+    from mmpose_ext.apis.openvino_backend import OpenVINOHeatmapSession
+    cfg_path, ckpt = checkpoints['sg_hrnet']
+    out = str(tmp_path / 'sg.xml')
+    info = export_tool['main']([
+        cfg_path, ckpt, '--format', 'openvino', '--out', out, '--int8',
+        '--calib-synthetic', '5', '--full-bias-correction'
+    ])
+    printed = capsys.readouterr().out
+    assert 'OpenVINO f32 vs PyTorch: max heatmap difference' in printed
+    assert 'INT8 accuracy check on 1 held-out crops' in printed
+    for f in ('sg.xml', 'sg.bin', 'sg.json', 'sg_int8.xml', 'sg_int8.bin',
+              'sg_int8.json'):
+        assert (tmp_path / f).is_file(), f
+    side = json.load(open(tmp_path / 'sg.json'))
+    assert side['config'] == osp.basename(cfg_path)
+    assert side['head'] == 'SGHeatmapHead' and side['num_keypoints'] == 17
+    assert info['int8']['calibration']['crops'] == 5
+    assert info['int8']['calibration']['fast_bias_correction'] is False
+    w, h = POSE_INPUT
+    x = torch.randn(3, 3, h, w)
+    got = OpenVINOHeatmapSession(out)(x)
+    ref = _torch_heatmaps(cfg_path, ckpt, x)
+    assert float(
+        (got - ref).abs().max()) <= 1e-4 * max(1, float(ref.abs().max()))
+
+
+def test_export_int8_needs_calibration_and_openvino(export_tool, checkpoints,
+                                                    tmp_path):
+    cfg_path, ckpt = checkpoints['sg_hrnet']
+    with pytest.raises(SystemExit, match='--int8 needs --format openvino'):
+        export_tool['main'](
+            [cfg_path, ckpt, '--out',
+             str(tmp_path / 'a.onnx'), '--int8'])
+    pytest.importorskip('openvino')
+    with pytest.raises(SystemExit, match='needs calibration crops'):
+        export_tool['main']([
+            cfg_path, ckpt, '--format', 'openvino', '--out',
+            str(tmp_path / 'a.xml'), '--int8'
+        ])
