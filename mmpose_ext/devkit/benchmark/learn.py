@@ -15,8 +15,10 @@ Groups (:data:`GROUPS`; the FIRST model of each is its baseline):
   loss);
 * ``sadi``: the plain-hourglass and RFM ablations and SADI-Net
   (``configs/sadi_net_mpii.py``), the latter also evaluated from its
-  regressed means and from the confidence-weighted average of its two
-  heatmaps; PCKh@0.5 (MpiiPCKAccuracy, flip + six-scale test);
+  regressed means (at the training scale with flip, the config's test; and
+  merged over the six-scale pyramid), from the confidence-weighted average
+  of its two heatmaps, and from H_rfm at one scale; PCKh@0.5
+  (MpiiPCKAccuracy, flip + six-scale test);
 * ``sadi-loss``: SADI-Net's DLM loss weights.
 
 All models of a group get the same generated data, the same seeds, the same
