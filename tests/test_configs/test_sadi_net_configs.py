@@ -41,9 +41,11 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     assert head.in_channels == neck.out_channels
     assert 'num_stages' not in head  # no CPMHead/HeatmapHead leftovers
     assert head.predict_from == 'heatmap'
-    # the DLM: RLE's likelihood on (lambda / rle_weight = 100, the
-    # likelihood in charge of mu), rendered from the RLE loss's own flow
-    assert (head.lambda_dlm, head.rle_weight) == (1e-5, 1e-7)
+    # the DLM: RLE's likelihood on at RLE's weight (lambda / rle_weight =
+    # 100, the likelihood in charge of mu), rendered from the RLE loss's
+    # own flow; the hourglass feels the DLM x1e-7 (the neck's scale)
+    assert (head.lambda_dlm, head.rle_weight) == (100.0, 1.0)
+    assert neck.backbone_grad_scale == 1e-7
     assert head.loss_rle.type == 'RLELoss'
     assert head.loss_rle.q_distribution == 'gaussian'
     assert head.renderer.type == 'FlowLatticeRenderer'
@@ -78,6 +80,8 @@ def test_model_codecs_and_recipe(repo_root, path, k, size, hm):
     assert tc.flip_test and tc.shift_heatmap
     assert len(tc.multiscale_test.scales) == 6
     assert 1.0 in tc.multiscale_test.scales
+    # the regressed means: training resolution only (flip), as RLE
+    assert tuple(tc.multiscale_test.keypoint_scales) == (1.0, )
 
 
 def test_mpii_pckh(repo_root):
@@ -130,12 +134,12 @@ def test_coco_metric_with_detections(repo_root):
 
 
 @pytest.mark.parametrize('name,block,neck,with_dlm,lam,rle', [
-    ('hourglass', 'basic', False, False, 1e-5, 1e-7),
-    ('rfm', 'rfm', False, False, 1e-5, 1e-7),
-    ('hourglass-sfm-dlm', 'basic', True, True, 1e-5, 1e-7),
+    ('hourglass', 'basic', False, False, 100.0, 1.0),
+    ('rfm', 'rfm', False, False, 100.0, 1.0),
+    ('hourglass-sfm-dlm', 'basic', True, True, 100.0, 1.0),
     ('loss-mse', 'rfm', True, True, 0.0, 0.0),
-    ('loss-joint', 'rfm', True, True, 1e-5, 1e-7),
-    ('loss-joint-no-rle', 'rfm', True, True, 1e-5, 0.0),
+    ('loss-joint', 'rfm', True, True, 100.0, 1.0),
+    ('loss-joint-no-rle', 'rfm', True, True, 100.0, 0.0),
 ])
 def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
     cfg = load_repo_config(repo_root, ABL.format(name))
@@ -144,6 +148,8 @@ def test_ablation_switches(repo_root, name, block, neck, with_dlm, lam, rle):
     assert (m.neck is not None) == neck
     assert m.head.with_dlm == with_dlm
     assert m.head.lambda_dlm == lam and m.head.rle_weight == rle
+    if neck:  # the DLM's pull on the hourglass, scaled as in the paper model
+        assert m.neck.backbone_grad_scale == 1e-7
     assert cfg.val_evaluator.type == 'MpiiPCKAccuracy'
 
 

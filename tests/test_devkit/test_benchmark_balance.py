@@ -109,7 +109,10 @@ def test_terms_absent_or_not_reaching_a_group(tiny_sadi):
         math.sqrt(parts), rel=1e-6)
     assert res['terms']['total']['reached']['neck']
     # lambda 0: the head returns no loss_dlm, so no such row
-    no_dlm = tiny_sadi(**{'model.head.lambda_dlm': 0.0})
+    no_dlm = tiny_sadi(**{
+        'model.head.rle_weight': 1e-7,
+        'model.head.lambda_dlm': 0.0
+    })
     assert list(no_dlm['terms']) == ['loss_kpt', 'loss_rle', 'total']
     assert _bb(no_dlm, 'loss_rle') == pytest.approx(
         _bb(res, 'loss_rle'), rel=1e-6)
@@ -159,3 +162,17 @@ def test_cli_sg_hrnet(repo_root, work_dir, tmp_path, capsys, monkeypatch):
     assert seg['ratio']['min'] <= seg['ratio']['median'] <= \
         seg['ratio']['max']
     assert seg['ratio']['median'] == pytest.approx(sorted(per['ratio'])[1])
+
+
+def test_backbone_grad_scale_scales_only_the_backbone_column(tiny_sadi):
+    """The neck's gradient scale: the DLM's terms on the backbone scale
+    with it, on the neck and head they do not; L_rfm does not change."""
+    a = tiny_sadi(**{'model.neck.backbone_grad_scale': 1e-7})
+    b = tiny_sadi(**{'model.neck.backbone_grad_scale': 1e-6})
+    for name in ('loss_rle', 'loss_dlm'):
+        assert _bb(b, name) / _bb(a, name) == pytest.approx(10, rel=1e-3)
+        for g in ('neck', 'head'):
+            assert b['terms'][name]['grad'][g]['median'] == pytest.approx(
+                a['terms'][name]['grad'][g]['median'], rel=1e-6)
+    assert _bb(b, 'loss_kpt') == pytest.approx(_bb(a, 'loss_kpt'), rel=1e-6)
+    assert any('backbone_grad_scale' in n and '1e-06' in n for n in b['notes'])

@@ -166,7 +166,9 @@ def test_learn(bench, tmp_path, capsys, repo_root):
     for r in res['runs']:
         assert math.isfinite(r['value']) and r['seconds'] > 0
     sadi = [r for r in res['runs'] if r['model'] == 'SADI-Net']
-    assert all(set(r['eval_values']) == {'mu', 'average'} for r in sadi)
+    assert all(
+        set(r['eval_values']) ==
+        {'mu', 'mu, six scales', 'average', 'H_rfm, one scale'} for r in sadi)
     # how far the keypoints are, in image pixels, for every SADI row
     assert 'error px' in text
     for name, e in res['groups']['sadi']['rows'].items():

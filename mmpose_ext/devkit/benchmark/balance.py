@@ -206,6 +206,12 @@ def weight_notes(model: torch.nn.Module) -> List[str]:
     if hasattr(head, 'lambda_dlm'):
         notes.append(f'loss_dlm = lambda_dlm x L_dlm, lambda_dlm '
                      f'{head.lambda_dlm:g}')
+    scale = getattr(getattr(model, 'neck', None), 'backbone_grad_scale', 1)
+    if scale != 1:
+        notes.append(f'the neck scales the gradient it passes to the '
+                     f'backbone by {scale:g} (backbone_grad_scale): the '
+                     f'backbone column is weight x {scale:g} x the term, the '
+                     f'neck and head columns weight x the term')
     mtl = getattr(head, 'multi_task_loss', None)
     if mtl is not None and hasattr(mtl, 'task_names'):
         scales = getattr(mtl, 'task_scales', None) or \

@@ -15,8 +15,10 @@ Groups (:data:`GROUPS`; the FIRST model of each is its baseline):
   loss);
 * ``sadi``: the plain-hourglass and RFM ablations and SADI-Net
   (``configs/sadi_net_mpii.py``), the latter also evaluated from its
-  regressed means and from the confidence-weighted average of its two
-  heatmaps; PCKh@0.5 (MpiiPCKAccuracy, flip + six-scale test);
+  regressed means (at the training scale with flip, the config's test; and
+  merged over the six-scale pyramid), from the confidence-weighted average
+  of its two heatmaps, and from H_rfm at one scale; PCKh@0.5
+  (MpiiPCKAccuracy, flip + six-scale test);
 * ``sadi-loss``: SADI-Net's DLM loss weights.
 
 All models of a group get the same generated data, the same seeds, the same
@@ -70,6 +72,12 @@ HRNET_BASELINE = dict(
     config='configs/baselines/hrnet_w32_sg-recipe_coco.py')
 RFM_ABLATION = dict(
     name='RFM (ablation)', config='configs/ablations/sadi_net_mpii_rfm.py')
+# SADI-Net's test pyramid with the keypoint merge over all six scales
+SADI_SIX_SCALES = dict(
+    scales=(0.75, 0.875, 1.0, 1.125, 1.25, 1.5),
+    mode='resize',
+    size_divisor=32,
+    keypoint_scales=None)
 GROUPS = {
     'hrnet':
     dict(
@@ -129,11 +137,24 @@ GROUPS = {
                 name='SADI-Net',
                 config='configs/sadi_net_mpii.py',
                 evals={
+                    # the config's test: flip, scale 1 only for the means
                     'mu': {
                         'predict_from': 'regression'
                     },
+                    # the means merged over the six-scale pyramid too (the
+                    # test before keypoint_scales: the other scales spoil
+                    # them)
+                    'mu, six scales': {
+                        'predict_from': 'regression',
+                        'multiscale_test': SADI_SIX_SCALES
+                    },
                     'average': {
                         'predict_from': 'average'
+                    },
+                    # what the pyramid does to H_rfm at this budget
+                    'H_rfm, one scale': {
+                        'multiscale_test':
+                        dict(SADI_SIX_SCALES, scales=(1.0, ))
                     },
                 }),
         ),
@@ -145,9 +166,10 @@ GROUPS = {
         claim='SADI-Net paper (MPII PCKh@0.5, ablations): Hourglass 88.9, '
         'RFM 89.6, Hourglass+SFM+DLM 89.7; full SADI-Net 92.1 on the test '
         'set'),
-    # the DLM's loss weights (the defaults, lambda 1e-5 and rle_weight
-    # 1e-7, are the 'sadi' group's SADI-Net): without L_dlm, L_dlm 100x,
-    # the likelihood's pull on the hourglass 10x, without the likelihood
+    # the DLM's loss weights (the defaults: rle_weight 1, lambda 100, the
+    # neck's backbone_grad_scale 1e-7; the 'sadi' group's SADI-Net):
+    # without L_dlm, L_dlm 100x, the DLM's pull on the hourglass 10x,
+    # without the likelihood
     'sadi-loss':
     dict(
         models=(
@@ -157,16 +179,13 @@ GROUPS = {
                 config='configs/sadi_net_mpii.py',
                 cfg_options={'model.head.lambda_dlm': 0.0}),
             dict(
-                name='SADI-Net, lambda 1e-3',
+                name='SADI-Net, lambda 1e4',
                 config='configs/sadi_net_mpii.py',
-                cfg_options={'model.head.lambda_dlm': 1e-3}),
+                cfg_options={'model.head.lambda_dlm': 1e4}),
             dict(
-                name='SADI-Net, rle 1e-6, lambda 1e-4',
+                name='SADI-Net, backbone_grad_scale 1e-6',
                 config='configs/sadi_net_mpii.py',
-                cfg_options={
-                    'model.head.rle_weight': 1e-6,
-                    'model.head.lambda_dlm': 1e-4
-                }),
+                cfg_options={'model.neck.backbone_grad_scale': 1e-6}),
             dict(
                 name='SADI-Net, no likelihood',
                 config='configs/ablations/sadi_net_mpii_loss-joint-no-rle.py'),

@@ -58,16 +58,21 @@ class DLMHead(TopdownHeadInterface, BaseHead):
             only supervises H_rfm (the hourglass / RFM ablations). Defaults
             to True.
         lambda_dlm (float): Weight of L_dlm (the paper's value is lost). 0
-            skips it. Defaults to 1e-5.
+            skips it. Defaults to 100.0 (100 x ``rle_weight``: with the
+            SFM's ``backbone_grad_scale=1e-7`` the hourglass feels L_dlm
+            x1e-5, ~5e-4 of L_rfm's pull).
         dlm_target (str): L_dlm's target: ``'gt'`` (H_gt) or ``'rfm'`` (the
             final H_rfm, a soft target). Defaults to ``'gt'``.
         rle_weight (float): Weight of the likelihood (``loss_rle``); 0 turns
             it off (an ablation: nothing then trains mu from afar or sigma).
-            Defaults to 1e-7. The weights set how hard the DLM pulls on the
-            shared hourglass: at these defaults, at initialisation, the
-            likelihood's gradient there is 0.4-2x L_rfm's and L_dlm's
-            ~5e-4 of L_rfm's (``tools/benchmark.py grad-balance``,
-            docs/sadi_net.md, "Loss weights").
+            Defaults to 1.0 (RLE's own). The weights set how fast the DLM's
+            own parameters (SFM, fc, flow) learn; how hard the DLM pulls on
+            the shared hourglass is weight x the SFM's
+            ``backbone_grad_scale`` (SADI-Net's configs: 1e-7, which puts
+            the likelihood's gradient there at 0.4-2x L_rfm's at
+            initialisation; ``tools/benchmark.py grad-balance``,
+            docs/sadi_net.md, "Loss weights"). Without a neck nothing
+            scales it: the hourglass then feels the weights as they are.
         loss (dict): Heatmap loss of L_rfm and L_dlm. Defaults to
             ``KeypointMSELoss(use_target_weight=True)``.
         loss_rle (dict): MMPose's ``RLELoss``, whose ``flow_model``
@@ -99,9 +104,9 @@ class DLMHead(TopdownHeadInterface, BaseHead):
                  num_keypoints: int,
                  in_channels: int = 2048,
                  with_dlm: bool = True,
-                 lambda_dlm: float = 1e-5,
+                 lambda_dlm: float = 100.0,
                  dlm_target: str = 'gt',
-                 rle_weight: float = 1e-7,
+                 rle_weight: float = 1.0,
                  loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
                  loss_rle: ConfigType = dict(

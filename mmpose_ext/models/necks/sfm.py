@@ -39,7 +39,8 @@ from mmpose.registry import MODELS
 from torch import Tensor, nn
 
 from ..backbones.rfm_hourglass import HourglassOutput
-from ..utils.checks import check_choice, check_positive_int
+from ..utils.checks import check_choice, check_non_negative, check_positive_int
+from ..utils.grad_scale import scale_grad
 
 
 class SFMOutput(NamedTuple):
@@ -76,6 +77,15 @@ class SpatialFusionModule(BaseModule):
             ``'c'`` (channels). Defaults to ``'h'``.
         local_rescale (bool): Scale the local weights to mean 1.
             Defaults to True.
+        backbone_grad_scale (float): Factor on the gradient the SFM passes
+            back into the backbone's decoder features (identity in the
+            forward pass; the heatmaps passed through are untouched). It
+            decouples how fast the DLM learns (its loss weights, which train
+            the SFM, fc and flow) from how hard the DLM pulls on the shared
+            hourglass (weight x this scale). 1 leaves the gradient alone, 0
+            detaches the features (the DLM then never changes the
+            hourglass). Defaults to 1.0; SADI-Net's configs set it
+            (docs/sadi_net.md, "Loss weights").
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
         norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
         init_cfg (dict, optional): Initialisation config. Defaults to
@@ -92,6 +102,7 @@ class SpatialFusionModule(BaseModule):
                  with_local_attn: bool = True,
                  local_softmax_dim: str = 'h',
                  local_rescale: bool = True,
+                 backbone_grad_scale: float = 1.0,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
                  init_cfg=[
@@ -118,6 +129,8 @@ class SpatialFusionModule(BaseModule):
         check_positive_int('fuse_channels', fuse_channels)
         check_positive_int('out_channels', out_channels)
         check_choice('local_softmax_dim', local_softmax_dim, SOFTMAX_DIMS)
+        check_non_negative('backbone_grad_scale', backbone_grad_scale)
+        self.backbone_grad_scale = float(backbone_grad_scale)
         self.in_channels = in_channels
         self.num_scales = len(in_channels)
         self.with_global_attn = with_global_attn
@@ -218,6 +231,9 @@ class SpatialFusionModule(BaseModule):
         """
         heatmaps, feats = inputs
         self._check_inputs(feats)
+        # only the DLM's path back into the hourglass is scaled; H_rfm's
+        # own loss never passes through here
+        feats = [scale_grad(f, self.backbone_grad_scale) for f in feats]
         if self.with_global_attn:
             fused, _ = self.global_attention(feats)
             outs = []

@@ -11,7 +11,8 @@ SADI-Net tests with "image pyramids with six scales and flipping"; MMPose
             scales=(0.75, 0.875, 1.0, 1.125, 1.25, 1.5),
             mode='resize',      # or 'zoom'
             size_divisor=32,
-            merge='auto'))      # or 'heatmap' / 'keypoint'
+            merge='auto',       # or 'heatmap' / 'keypoint'
+            keypoint_scales=None))  # scales of the keypoint merge
 
 What "scale" means for a top-down crop (the crop is already cut around the
 person by ``TopdownAffine``):
@@ -104,6 +105,14 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
       ``'auto'`` merges heatmaps for heatmap heads (``HeatmapHead``,
       ``CPMHead``, ``DLMHead`` unless it predicts from its regression) and
       keypoints otherwise. Defaults to ``'auto'``.
+    - ``keypoint_scales`` (Sequence[float], optional): the scales of the
+      keypoint merge (coordinate heads), in place of ``scales``. A
+      regression from a pooled vector (``RLEHead``, ``DLMHead`` with
+      ``predict_from='regression'``) is not equivariant to the input's
+      resolution: at a resolution it was not trained at its coordinates are
+      off, and averaging them spoils the scale-1 prediction (SADI-Net's
+      configs set ``(1.0,)``, measured in docs/sadi_net.md, "Predicting from
+      the DLM"). None uses ``scales``. Defaults to None.
     """
 
     def __init__(self, *args, **kwargs):
@@ -123,6 +132,17 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
             if not isinstance(s, (int, float)) or not s > 0:
                 raise ValueError(
                     f'multiscale_test.scales entries must be > 0, got {s!r}')
+        kscales = cfg.get('keypoint_scales')
+        if kscales is not None:
+            if not isinstance(kscales, (list, tuple)) or len(kscales) == 0:
+                raise ValueError(
+                    f'multiscale_test.keypoint_scales must be None or a '
+                    f'non-empty sequence, got {kscales!r}')
+            for s in kscales:
+                if not isinstance(s, (int, float)) or not s > 0:
+                    raise ValueError(
+                        f'multiscale_test.keypoint_scales entries must be '
+                        f'> 0, got {s!r}')
         if cfg.get('mode', 'resize') not in MS_MODES:
             raise ValueError(f"multiscale_test.mode must be one of "
                              f"{MS_MODES}, got {cfg.get('mode')!r}")
@@ -138,7 +158,11 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
     # ------------------------------------------------------------- helpers
     def _ms_cfg(self) -> dict:
         cfg = dict(
-            scales=(1.0, ), mode='resize', size_divisor=32, merge='auto')
+            scales=(1.0, ),
+            mode='resize',
+            size_divisor=32,
+            merge='auto',
+            keypoint_scales=None)
         cfg.update(self.test_cfg.get('multiscale_test') or {})
         self._check_multiscale_cfg(cfg)
         return cfg
@@ -400,9 +424,11 @@ class MultiScaleTopdownPoseEstimator(TopdownPoseEstimator):
         """
         assert self.with_head, 'The model must have head to predict.'
         cfg = self._ms_cfg()
-        scales = cfg['scales']
         in_hw = tuple(inputs.shape[-2:])
         merge = self._merge_mode(cfg)
+        scales = cfg['scales']
+        if merge == 'keypoint' and cfg['keypoint_scales'] is not None:
+            scales = cfg['keypoint_scales']
         batch_pred_fields = None
 
         def run(s):

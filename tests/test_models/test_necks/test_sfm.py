@@ -216,3 +216,43 @@ def test_forced_attention_makes_the_fused_map_one_scales_map(chosen):
                 assert not torch.allclose(fused_k, fused, atol=1e-3)
             else:
                 assert torch.allclose(fused_k, fused, atol=1e-6)
+
+
+@pytest.mark.parametrize('scale', [0.0, 1e-3, 0.25])
+def test_backbone_grad_scale_scales_only_the_backbone_bound_gradient(scale):
+    """The features' gradient is exactly ``scale`` times the unscaled one;
+    the SFM's own parameter gradients and the outputs are unchanged, and
+    the passed-through heatmaps are not scaled."""
+
+    def run(s):
+        torch.manual_seed(0)
+        neck = SpatialFusionModule(**TINY, backbone_grad_scale=s)
+        neck.init_weights()
+        torch.manual_seed(1)
+        feats = _feats(requires_grad=True)
+        heatmaps = tuple(h.requires_grad_() for h in _heatmaps())
+        out_heatmaps, pooled = neck((heatmaps, feats))
+        loss = (pooled**2).sum() + sum((h * 3).sum() for h in out_heatmaps)
+        loss.backward()
+        own = {n: p.grad.clone() for n, p in neck.named_parameters()}
+        return pooled.detach(), feats, heatmaps, own
+
+    ref_pooled, ref_feats, ref_hms, ref_own = run(1.0)
+    pooled, feats, hms, own = run(scale)
+    torch.testing.assert_close(pooled, ref_pooled)
+    for f, rf in zip(feats, ref_feats):
+        assert rf.grad.abs().max() > 0
+        if scale == 0:
+            assert f.grad is None
+        else:
+            torch.testing.assert_close(f.grad, scale * rf.grad)
+    for h, rh in zip(hms, ref_hms):
+        torch.testing.assert_close(h.grad, rh.grad)
+    assert own.keys() == ref_own.keys()
+    for n in own:
+        torch.testing.assert_close(own[n], ref_own[n], msg=n)
+
+
+def test_negative_backbone_grad_scale_raises():
+    with pytest.raises(ValueError, match='backbone_grad_scale'):
+        SpatialFusionModule(**TINY, backbone_grad_scale=-1.0)

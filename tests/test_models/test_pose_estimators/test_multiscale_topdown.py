@@ -584,6 +584,33 @@ def test_sadi_regression_mode_merges_keypoints():
     assert heat._merge_mode(heat._ms_cfg()) == 'heatmap'
 
 
+@pytest.mark.parametrize('flip', [False, True])
+def test_keypoint_scales_replace_scales_for_the_keypoint_merge(flip):
+    """``keypoint_scales`` is what a coordinate head is merged over: with
+    (1.0,) the pyramid's other scales are never run and the prediction is
+    the single-scale one; a heatmap head keeps ``scales``."""
+    x = _spot(20.5, 30.5) + 0.05 * torch.rand(1, 3, H, W)
+    single = _rle_model(dict(scales=(1.0, )), flip)
+    pyramid = _rle_model(dict(scales=(0.75, 1.0, 2.0)), flip)
+    chosen = _rle_model(
+        dict(scales=(0.75, 1.0, 2.0), keypoint_scales=(1.0, )), flip)
+    runs = []
+    chosen.backbone.register_forward_hook(
+        lambda m, i, o: runs.append(tuple(i[0].shape[-2:])))
+    with torch.no_grad():
+        a = single.predict(x, _samples(1, (H, W), (1, 0)))
+        b = pyramid.predict(x, _samples(1, (H, W), (1, 0)))
+        c = chosen.predict(x, _samples(1, (H, W), (1, 0)))
+    ka, kb, kc = (o[0].pred_instances.keypoints for o in (a, b, c))
+    assert np.array_equal(kc, ka)
+    assert not np.allclose(kb, ka)  # the pyramid would have changed it
+    assert set(runs) == {(H, W)}
+    _, heat = _pair(SADI, dict(FLIP),
+                    dict(scales=(1.0, 1.5), keypoint_scales=(1.0, )))
+    assert heat._merge_mode(heat._ms_cfg()) == 'heatmap'
+    assert heat._ms_cfg()['scales'] == (1.0, 1.5)
+
+
 # ------------------------------------------------------------------- misc
 @pytest.mark.parametrize('mode,neck_calls', [('heatmap', 0), ('average', 2)])
 def test_neck_is_skipped_when_the_head_does_not_use_it(mode, neck_calls):
@@ -605,6 +632,8 @@ def test_neck_is_skipped_when_the_head_does_not_use_it(mode, neck_calls):
     (dict(scales=[1.0], mode='crop'), 'mode'),
     (dict(scales=[1.0], size_divisor=0), 'size_divisor'),
     (dict(scales=[1.0], merge='max'), 'merge'),
+    (dict(scales=[1.0], keypoint_scales=[]), 'keypoint_scales'),
+    (dict(scales=[1.0], keypoint_scales=[1.0, -1]), 'keypoint_scales'),
 ])
 def test_invalid_multiscale_cfg(ms, name):
     with pytest.raises(ValueError, match=name):
