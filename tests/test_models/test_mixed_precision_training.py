@@ -19,8 +19,10 @@ from mmpose_ext.devkit.testing import (coco_data_overrides,
 
 ITERS = 50
 SIZE, HEATMAP = (64, 64), (16, 16)
-# relative difference of the total loss, bf16 autocast vs fp32, at any of
-# the 50 iterations (measured: see docs/reliability.md)
+# difference of each loss term, bf16 autocast vs fp32, at any of the 50
+# iterations, relative to the term's largest fp32 magnitude over the run (a
+# term that crosses zero, like the RLE negative log-likelihood, has no
+# meaningful pointwise relative difference); measured: docs/reliability.md
 LOSS_RTOL = 0.05
 
 CONFIGS = {
@@ -95,13 +97,20 @@ def test_bf16_autocast_training_tracks_fp32(repo_root, synthetic_coco,
     got, parts, params_finite = _train(cfg, batches, amp=True)
     assert params_finite
     assert all(math.isfinite(v) for p in parts for v in p.values())
-    rel = [abs(a - b) / abs(b) for a, b in zip(got, ref)]
+    rel = {}
+    for key in (k for k in ref_parts[0] if k.startswith('loss')):
+        r = [p[key] for p in ref_parts]
+        g = [p[key] for p in parts]
+        scale = max(abs(v) for v in r)
+        rel[key] = max(abs(a - b) for a, b in zip(g, r)) / scale
     print(f'{name}: loss fp32 {ref[0]:.5g} -> {ref[-1]:.5g}, bf16 '
-          f'{got[0]:.5g} -> {got[-1]:.5g}; max rel diff {max(rel):.4f}, '
-          f'mean {sum(rel) / len(rel):.4f}')
-    assert max(rel) < LOSS_RTOL, rel
+          f'{got[0]:.5g} -> {got[-1]:.5g}; largest difference per term, '
+          f'relative to its scale: {rel}')
+    assert max(rel.values()) < LOSS_RTOL, rel
     # both learn: the loss falls in both runs
     assert ref[-1] < ref[0] and got[-1] < got[0]
+    assert ref_parts[-1]['loss_kpt'] < ref_parts[0]['loss_kpt']
+    assert parts[-1]['loss_kpt'] < parts[0]['loss_kpt']
     # the heads' float32 islands: every loss term is float32 under autocast
     if name == 'sadi_net':
         assert {'loss_kpt', 'loss_rle', 'loss_dlm'} <= set(parts[0])
