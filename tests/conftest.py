@@ -80,18 +80,30 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture(autouse=True)
-def _restore_default_scope():
-    """Give every test the registry scope the previous one had: MMDet's and
-    MMPose's high-level APIs (``init_detector``, ``init_model``) make their
-    scope the current one for the rest of the process, which would make
-    later tests' registry lookups depend on the test order."""
+def _scopes_restored():
+    """Remove the registry scopes created meanwhile and make the previous
+    current scope current again: MMDet's and MMPose's high-level APIs
+    (``init_detector``, ``init_model``) make their scope the current one
+    for the rest of the process, which would make later tests' registry
+    lookups depend on the test order."""
     from mmengine.registry import DefaultScope
     before = list(DefaultScope._instance_dict)
     yield
     # read the dict again: ``overwrite_default_scope`` replaces it by a copy
     scopes = DefaultScope._instance_dict
     for name in [n for n in scopes if n not in before]:
-        del scopes[name]  # scopes the test created
+        del scopes[name]
     if before and before[-1] in scopes:
         scopes.move_to_end(before[-1])
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Each test leaves the registry scope as it found it."""
+    yield from _scopes_restored()
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _restore_default_scope_per_module():
+    """So do module-scoped fixtures (e.g. one that builds a detector)."""
+    yield from _scopes_restored()
