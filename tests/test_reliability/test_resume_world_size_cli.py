@@ -2,14 +2,13 @@
 """The real command lines: a tiny SG-HRNet trained by ``tools/dist_train.sh
 CONFIG 2`` (gloo) is SIGKILLed in mid-epoch and resumed by ``tools/train.py
 --resume`` on one process, which trains only the rest of the epoch."""
-import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from mmpose_ext.compat.checkpoint import safe_torch_load
@@ -45,25 +44,38 @@ def test_dist_train_killed_then_resumed_on_one_process(repo_root,
         ]), tmp_path / 'kill_cfg.py')
     env = subprocess_env(repo_root)
     env.update(PYTHON=sys.executable, PORT=str(random.randint(20000, 29999)))
-    victim = subprocess.Popen(
-        ['bash', 'tools/dist_train.sh', kill_cfg, '2'],
-        cwd=repo_root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True)  # its own process group: kill them all
+    victim = subprocess.Popen(['bash', 'tools/dist_train.sh', kill_cfg, '2'],
+                              cwd=repo_root,
+                              env=env,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT,
+                              text=True,
+                              start_new_session=True)
+
+    def kill_job():
+        # torchrun starts each worker in a session of its own, so a process
+        # group kill misses them: SIGKILL the whole tree, as a node failure
+        try:
+            root = psutil.Process(victim.pid)
+            tree = [root] + root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for proc in tree:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(tree, timeout=60)
+
     try:
         deadline = time.time() + 300
         while not ready.exists():
             assert victim.poll() is None, victim.stdout.read()[-4000:]
             assert time.time() < deadline, 'no checkpoint before the kill'
             time.sleep(0.2)
-        os.killpg(victim.pid, signal.SIGKILL)
-        victim.wait(60)
+        kill_job()
     finally:
-        if victim.poll() is None:
-            os.killpg(victim.pid, signal.SIGKILL)
+        kill_job()
     victim.stdout.close()
     ckpt = safe_torch_load(str(work / 'iter_2.pth'))
     assert ckpt['meta']['epoch'] == 0  # 2 of the epoch's 4 batches done
