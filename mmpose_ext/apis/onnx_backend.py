@@ -169,6 +169,34 @@ def _dims(dynamic_hw: bool) -> Dict[str, Dict[int, str]]:
     return {INPUT_NAME: axes, OUTPUT_NAME: out_axes}
 
 
+def trace_to_onnx(net: nn.Module, x: Tensor, out_file: str,
+                  input_names: Sequence[str], output_names: Sequence[str],
+                  dynamic_axes: Dict, opset_version: int) -> None:
+    """``torch.onnx.export`` with the TorchScript (legacy) exporter, the one
+    that handles MMPose's models, its deprecation and tracer warnings
+    silenced.
+
+    Args:
+        net (nn.Module): Module in eval mode; called as ``net(x)``.
+        x (Tensor): Example input (B, 3, H, W).
+        out_file (str): Path of the ``.onnx`` file.
+        input_names, output_names (Sequence[str]): Graph names.
+        dynamic_axes (dict): ``{name: {axis: label}}``.
+        opset_version (int): ONNX opset.
+    """
+    with warnings.catch_warnings():
+        # legacy exporter (DeprecationWarning), shape asserts (TracerWarning)
+        warnings.simplefilter('ignore')
+        torch.onnx.export(
+            net, (x, ),
+            out_file,
+            dynamo=False,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes=dynamic_axes,
+            opset_version=opset_version)
+
+
 def export_onnx(model: nn.Module,
                 out_file: str,
                 input_shape: Sequence[int],
@@ -213,17 +241,8 @@ def export_onnx(model: nn.Module,
     x = torch.randn(*input_shape)
     with torch.no_grad():
         ref = net(x)
-    with warnings.catch_warnings():
-        # legacy exporter (DeprecationWarning), shape asserts (TracerWarning)
-        warnings.simplefilter('ignore')
-        torch.onnx.export(
-            net, (x, ),
-            out_file,
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes=_dims(dynamic_hw),
-            opset_version=opset_version)
+    trace_to_onnx(net, x, out_file, [INPUT_NAME], [OUTPUT_NAME],
+                  _dims(dynamic_hw), opset_version)
     net.eval()  # the exporter restores the wrapper's (eval) mode
     model.train(was_training)
 

@@ -12,15 +12,16 @@ refused here, at export, with the setting named.
     python tools/export_detector_onnx.py DET_CFG DET_CKPT --out det.onnx
 """
 import os.path as osp
-import warnings
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
+from mmpose.codecs import MSRAHeatmap
 from torch import Tensor, nn
 
 from mmpose_ext_runtime.spec import dump_spec, spec_path_for
 from ..codecs import DiskSegHeatmap
+from .onnx_backend import check_onnx_support, trace_to_onnx
 
 __all__ = [
     'pose_runtime_spec', 'write_pose_spec', 'DetectorNet',
@@ -63,9 +64,6 @@ def pose_runtime_spec(model: nn.Module, model_file: str) -> Dict:
         ValueError: a codec, flip mode, multi-scale mode or pipeline
             setting the runtime does not implement.
     """
-    from mmpose.codecs import MSRAHeatmap  # noqa: PLC0415
-
-    from .onnx_backend import check_onnx_support  # noqa: PLC0415
     check_onnx_support(model)
     codec = model.head.decoder
     if type(codec) not in (MSRAHeatmap, DiskSegHeatmap):
@@ -286,26 +284,18 @@ def export_detector_onnx(detector: nn.Module,
     with torch.no_grad():
         logits, _ = net(x)
     axes = {0: 'batch', 2: 'height', 3: 'width'}
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        torch.onnx.export(
-            net, (x, ),
-            out_file,
-            dynamo=False,
-            input_names=[DET_INPUT],
-            output_names=list(DET_OUTPUTS),
-            dynamic_axes={
-                DET_INPUT: axes,
-                DET_OUTPUTS[0]: {
-                    0: 'batch',
-                    1: 'priors'
-                },
-                DET_OUTPUTS[1]: {
-                    0: 'batch',
-                    1: 'priors'
-                }
+    trace_to_onnx(
+        net, x, out_file, [DET_INPUT], list(DET_OUTPUTS), {
+            DET_INPUT: axes,
+            DET_OUTPUTS[0]: {
+                0: 'batch',
+                1: 'priors'
             },
-            opset_version=opset_version)
+            DET_OUTPUTS[1]: {
+                0: 'batch',
+                1: 'priors'
+            }
+        }, opset_version)
     detector.train(was_training)
     onnx.checker.check_model(onnx.load(out_file))
     info = dict(

@@ -2,6 +2,7 @@
 """Shared helpers of the benchmarks: configs (offline, shrunk, resized,
 pointed at generated data), models, timing statistics and Markdown tables."""
 import copy
+import glob
 import os
 import os.path as osp
 import platform
@@ -9,7 +10,9 @@ import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import mmpose
+import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import init_default_scope
@@ -300,6 +303,25 @@ def generate_data(
     with open(marker, 'w') as f:
         f.write(key)
     return root
+
+
+def demo_image_and_box(cfg: Config, work_dir: str):
+    """One generated 640x480 image of the config's data set format and a
+    person box on it: the end-to-end benchmarks' input.
+
+    Returns:
+        tuple: the BGR image (H, W, 3) and its box (1, 4) x1y1x2y2.
+    """
+    root = generate_data(
+        dataset_format(cfg),
+        osp.join(work_dir, 'img'),
+        1,
+        1,
+        seed=0,
+        image_size=(640, 480))
+    img_path = sorted(
+        glob.glob(osp.join(root, '**', '*.jpg'), recursive=True))[0]
+    return cv2.imread(img_path), np.array([[160, 60, 480, 460]], np.float32)
 
 
 def build_model(cfg: Config, seed: int = 0) -> torch.nn.Module:

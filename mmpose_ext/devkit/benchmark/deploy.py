@@ -28,13 +28,11 @@ arg-max cells are near ties, so their keypoint differences overstate what a
 trained model shows; the table says which weights were used.
 """
 import copy
-import glob
 import os
 import os.path as osp
 import tempfile
 from typing import Callable, Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 from mmpose.apis import inference_topdown
@@ -45,9 +43,9 @@ from mmpose_ext.apis.batched_flip import enable_batched_flip
 from mmpose_ext.apis.crops import dataset_crops
 from mmpose_ext.apis.onnx_backend import (HeatmapNet, OnnxHeatmapSession,
                                           attach_onnx_backend, export_onnx)
-from .common import (Timer, calibrate_bn, dataset_format, fmt, generate_data,
-                     load_config, loadavg, make_offline, md_table,
-                     paired_ratios, summarize)
+from .common import (Timer, calibrate_bn, dataset_format, demo_image_and_box,
+                     fmt, generate_data, load_config, loadavg, make_offline,
+                     md_table, paired_ratios, summarize)
 
 BACKENDS = ('eager', 'onnxruntime', 'openvino-f32', 'openvino-bf16',
             'openvino-int8')
@@ -356,17 +354,7 @@ def run_deploy(config,
 def _end_to_end(cfg, model, files, names, repeats, warmup, work_dir, log):
     """inference_topdown with one box: today's eager path (two network
     calls for the flip test) vs every backend with the batched flip."""
-    root = generate_data(
-        dataset_format(cfg),
-        osp.join(work_dir, 'img'),
-        1,
-        1,
-        seed=0,
-        image_size=(640, 480))
-    img_path = sorted(
-        glob.glob(osp.join(root, '**', '*.jpg'), recursive=True))[0]
-    img = cv2.imread(img_path)
-    box = np.array([[160, 60, 480, 460]], np.float32)
+    img, box = demo_image_and_box(cfg, work_dir)
 
     def builder():
         m = init_pose_model(copy.deepcopy(cfg), None, device='cpu')

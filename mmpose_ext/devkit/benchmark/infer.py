@@ -13,13 +13,11 @@ Two measurements:
   keypoint and heatmap differences.
 """
 import copy
-import glob
 import os
 import os.path as osp
 import tempfile
 from typing import Callable, Dict, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 from mmcv.cnn import fuse_conv_bn
@@ -28,9 +26,8 @@ from mmpose.apis import inference_topdown
 from mmpose_ext.apis import init_pose_model
 from mmpose_ext.apis.onnx_backend import (HeatmapNet, OnnxHeatmapSession,
                                           attach_onnx_backend, export_onnx)
-from .common import (Timer, calibrate_bn, dataset_format, fmt, generate_data,
-                     load_config, loadavg, make_offline, md_table,
-                     paired_ratios, summarize)
+from .common import (Timer, calibrate_bn, demo_image_and_box, fmt, load_config,
+                     loadavg, make_offline, md_table, paired_ratios, summarize)
 from .speed import matmul_peak
 
 BACKENDS = ('eager', 'channels_last_input', 'channels_last', 'fuse_bn',
@@ -196,17 +193,7 @@ def _inverse(r: Dict) -> Dict:
 
 def _end_to_end(cfg, model, onnx_file, repeats, warmup, work_dir, log):
     """inference_topdown with one box: eager vs ONNX Runtime."""
-    root = generate_data(
-        dataset_format(cfg),
-        osp.join(work_dir, 'img'),
-        1,
-        1,
-        seed=0,
-        image_size=(640, 480))
-    img_path = sorted(
-        glob.glob(osp.join(root, '**', '*.jpg'), recursive=True))[0]
-    img = cv2.imread(img_path)
-    box = np.array([[160, 60, 480, 460]], np.float32)
+    img, box = demo_image_and_box(cfg, work_dir)
     heat_cfg = copy.deepcopy(cfg)
     heat_cfg.model.test_cfg.output_heatmaps = True
     eager = model
