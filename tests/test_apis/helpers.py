@@ -11,6 +11,7 @@ saved as MMEngine checkpoints.
 """
 import os.path as osp
 
+import numpy as np
 import torch
 from mmengine.config import Config
 
@@ -163,3 +164,24 @@ def save_detector(cfg: Config, out_dir: str, name: str = 'det'):
             state_dict=model.state_dict(),
             meta=dict(dataset_meta=model.dataset_meta)), ckpt)
     return cfg_path, ckpt
+
+
+# two overlapping person boxes on the generated val image 000000000013.jpg
+# (x1, y1, x2, y2), for the backend equality tests
+EXPORT_BOXES = np.array([[40, 30, 200, 230], [150, 10, 310, 235]], np.float32)
+
+
+def export_test_models(repo_root: str, out_dir: str):
+    """The tiny, peaked SG-HRNet and SADI-Net (SADI-Net at three test
+    scales) that the ONNX and OpenVINO backend tests export, saved under
+    ``out_dir``; heatmaps are output for the comparisons.
+
+    Yields:
+        tuple: ``(name, config_path, checkpoint)`` per model.
+    """
+    for name in ('sg_hrnet', 'sadi_net'):
+        cfg = small_pose_cfg(repo_root, name)
+        if name == 'sadi_net':
+            cfg.model.test_cfg.multiscale_test.scales = (0.75, 1.0, 1.25)
+        cfg.model.test_cfg.output_heatmaps = True
+        yield (name, *save_pose_model(cfg, out_dir, name, peaked=True))

@@ -21,9 +21,9 @@ import torch
 from mmpose_ext.apis import TopdownInferencer, init_pose_model
 from mmpose_ext.apis.onnx_backend import (OnnxHeatmapSession,
                                           attach_onnx_backend, export_onnx)
-from .helpers import POSE_INPUT, save_pose_model, small_pose_cfg
+from .helpers import EXPORT_BOXES, POSE_INPUT, export_test_models
 
-BOXES = np.array([[40, 30, 200, 230], [150, 10, 310, 235]], np.float32)
+BOXES = EXPORT_BOXES
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -39,12 +39,7 @@ def exported(tmp_path_factory, repo_root):
     """{name: (config, checkpoint, onnx)} for tiny SG-HRNet and SADI-Net."""
     out = str(tmp_path_factory.mktemp('onnx_models'))
     models = {}
-    for name in ('sg_hrnet', 'sadi_net'):
-        cfg = small_pose_cfg(repo_root, name)
-        if name == 'sadi_net':
-            cfg.model.test_cfg.multiscale_test.scales = (0.75, 1.0, 1.25)
-        cfg.model.test_cfg.output_heatmaps = True
-        cfg_path, ckpt = save_pose_model(cfg, out, name, peaked=True)
+    for name, cfg_path, ckpt in export_test_models(repo_root, out):
         model = init_pose_model(cfg_path, ckpt, device='cpu')
         onnx_file = osp.join(out, f'{name}.onnx')
         w, h = POSE_INPUT

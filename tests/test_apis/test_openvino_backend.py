@@ -20,11 +20,11 @@ import pytest
 import torch
 
 from mmpose_ext.apis import TopdownInferencer, init_pose_model
-from .helpers import POSE_INPUT, save_pose_model, small_pose_cfg
+from .helpers import EXPORT_BOXES, POSE_INPUT, export_test_models
 
 ov = pytest.importorskip('openvino')
 
-BOXES = np.array([[40, 30, 200, 230], [150, 10, 310, 235]], np.float32)
+BOXES = EXPORT_BOXES
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -41,12 +41,7 @@ def exported(tmp_path_factory, repo_root):
     from mmpose_ext.apis.openvino_backend import export_openvino
     out = str(tmp_path_factory.mktemp('ov_models'))
     models = {}
-    for name in ('sg_hrnet', 'sadi_net'):
-        cfg = small_pose_cfg(repo_root, name)
-        if name == 'sadi_net':
-            cfg.model.test_cfg.multiscale_test.scales = (0.75, 1.0, 1.25)
-        cfg.model.test_cfg.output_heatmaps = True
-        cfg_path, ckpt = save_pose_model(cfg, out, name, peaked=True)
+    for name, cfg_path, ckpt in export_test_models(repo_root, out):
         model = init_pose_model(cfg_path, ckpt, device='cpu')
         xml = osp.join(out, f'{name}.xml')
         w, h = POSE_INPUT
