@@ -9,6 +9,8 @@ registers models into MMPose). A separate top-level package, so that
 
     python tools/export_onnx.py CFG CKPT --out pose.onnx        # + pose.json
     python tools/export_detector_onnx.py DET_CFG DET_CKPT --out det.onnx
+    # or OpenVINO IRs (one JSON each: IR side file + runtime spec), int8 too
+    python tools/export_onnx.py CFG CKPT --format openvino --out pose.xml
 
     from mmpose_ext_runtime import TopdownRuntime
     rt = TopdownRuntime('pose.json', 'det.json')
@@ -22,6 +24,7 @@ from .backends import BACKENDS, BackendMissingError, InferenceSession
 from .detector import PersonDetector
 from .draw import draw_poses
 from .nms import box_iou, filter_persons, nms
+from .openvino_ir import IRMismatchError, PrecisionNotSupportedError
 from .pose import PoseEstimator
 from .smoothing import OneEuroFilter, TrackSmoother
 from .spec import SpecError, dump_spec, load_spec, spec_path_for
@@ -38,5 +41,5 @@ __all__ = [
     'TrackSmoother', 'PoseTracker', 'TrackingPipeline', 'FramePoses',
     'boxes_from_keypoints', 'FrameSource', 'Progress', 'VideoSourceError',
     'StreamStalledError', 'source_kind', 'SpecError', 'load_spec', 'dump_spec',
-    'spec_path_for'
+    'spec_path_for', 'IRMismatchError', 'PrecisionNotSupportedError'
 ]

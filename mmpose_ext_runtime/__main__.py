@@ -17,6 +17,7 @@ import sys
 import cv2
 
 from .backends import BACKENDS
+from .openvino_ir import PrecisionNotSupportedError
 from .topdown import TopdownRuntime, read_image
 from .video import VideoSourceError, source_kind
 
@@ -42,8 +43,16 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, help='engine threads per network')
     p.add_argument(
         '--precision',
+        choices=('f32', 'bf16'),
         help="OpenVINO precision: 'f32' (default) or 'bf16' (faster on "
-        'CPUs with bf16 units; keypoints move)')
+        'CPUs with bf16 units; keypoints move). For int8 pass the int8 '
+        "IR's JSON")
+    p.add_argument(
+        '--bf16-fallback',
+        default='error',
+        choices=('error', 'f32'),
+        help='bf16 on a CPU without it: stop with an error (default) or '
+        'run f32 with a warning')
     p.add_argument('--bbox-thr', type=float, default=0.3)
     p.add_argument('--nms-thr', type=float, default=0.3)
     p.add_argument('--max-persons', type=int)
@@ -82,8 +91,9 @@ def main(argv=None) -> int:
             bbox_thr=args.bbox_thr,
             nms_thr=args.nms_thr if args.nms_thr >= 0 else None,
             max_persons=args.max_persons,
-            precision=args.precision)
-    except (ValueError, OSError, ImportError) as e:
+            precision=args.precision,
+            bf16_fallback=args.bf16_fallback)
+    except (ValueError, OSError, ImportError, PrecisionNotSupportedError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     os.makedirs(args.out_dir, exist_ok=True)

@@ -32,6 +32,8 @@ class PersonDetector:
         backend (str): ``'auto'``, ``'onnxruntime'`` or ``'openvino'``.
         num_threads (int, optional): Engine threads.
         precision (str, optional): OpenVINO precision hint.
+        bf16_fallback (str): ``'error'`` (bf16 on a CPU without it
+            raises) or ``'f32'`` (warn, run f32).
         person_labels (int | Sequence[int]): Labels that are persons.
             Defaults to 0.
     """
@@ -42,7 +44,8 @@ class PersonDetector:
                  backend: str = 'auto',
                  num_threads: Optional[int] = None,
                  precision: Optional[str] = None,
-                 person_labels: Union[int, Sequence[int]] = 0):
+                 person_labels: Union[int, Sequence[int]] = 0,
+                 bf16_fallback: str = 'error'):
         spec = load_spec(spec_file, 'person_detection')
         where = spec['_path']
         if spec['architecture'] != 'RTMDet':
@@ -78,7 +81,7 @@ class PersonDetector:
                              f'{self.num_classes} classes {self.classes}')
         self.session = InferenceSession(
             resolve_model_file(spec, model_file), backend, num_threads,
-            precision)
+            precision, bf16_fallback)
         if len(self.session.output_names) != 2:
             raise ValueError(
                 f'"{self.session.model_file}" has outputs '

@@ -68,6 +68,8 @@ class PoseEstimator:
         backend (str): ``'auto'``, ``'onnxruntime'`` or ``'openvino'``.
         num_threads (int, optional): Engine threads.
         precision (str, optional): OpenVINO precision hint.
+        bf16_fallback (str): ``'error'`` (bf16 on a CPU without it
+            raises) or ``'f32'`` (warn, run f32).
         flip_test (bool, optional): Override the JSON's flip test.
 
     Raises:
@@ -82,7 +84,8 @@ class PoseEstimator:
                  backend: str = 'auto',
                  num_threads: Optional[int] = None,
                  precision: Optional[str] = None,
-                 flip_test: Optional[bool] = None):
+                 flip_test: Optional[bool] = None,
+                 bf16_fallback: str = 'error'):
         spec = load_spec(spec_file, 'topdown_pose')
         self.spec = spec
         where = spec['_path']
@@ -127,7 +130,7 @@ class PoseEstimator:
 
         self.session = InferenceSession(
             resolve_model_file(spec, model_file), backend, num_threads,
-            precision)
+            precision, bf16_fallback)
         w, h = self.input_size
         fix = ('the model file and the JSON do not belong together: export '
                'them together')

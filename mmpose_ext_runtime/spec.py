@@ -4,7 +4,10 @@
 ``tools/export_onnx.py`` writes ``<model>.json`` beside the pose network and
 ``tools/export_detector_onnx.py`` beside the detector; each says what the
 training stack's config said about the pre- and post-processing, so the
-runtime needs neither the config nor the training stack. Pose::
+runtime needs neither the config nor the training stack. An OpenVINO IR
+export (``--format openvino``, f32 or ``--int8``) writes one JSON beside
+the ``.xml``: the IR side file (:mod:`.openvino_ir`: sha256 of the .xml and
+.bin, precision), whose ``runtime`` section is this spec. Pose::
 
     {"format": "mmpose_ext.runtime", "version": 1, "task": "topdown_pose",
      "model": "sg_hrnet.onnx",              # beside this file (or .xml)
@@ -44,9 +47,11 @@ import json
 import os.path as osp
 from typing import Optional
 
+from .openvino_ir import IR_FORMAT, runtime_section
+
 __all__ = [
-    'FORMAT', 'VERSION', 'SpecError', 'load_spec', 'dump_spec',
-    'spec_path_for', 'resolve_model_file'
+    'FORMAT', 'VERSION', 'SpecError', 'load_spec', 'dump_spec', 'spec_record',
+    'check_json_free', 'spec_path_for', 'resolve_model_file'
 ]
 
 FORMAT = 'mmpose_ext.runtime'
@@ -68,11 +73,50 @@ def spec_path_for(model_file: str) -> str:
     return osp.splitext(model_file)[0] + '.json'
 
 
+def check_json_free(json_file: str, model_file: str) -> None:
+    """Refuse to overwrite a JSON that belongs to another model file.
+
+    ``a.onnx`` and the IR ``a.xml`` both keep their JSON in ``a.json``:
+    exporting one beside the other would silently replace the other's
+    JSON, so that is an error naming both (re-exporting the same file is
+    fine).
+
+    Raises:
+        FileExistsError: ``json_file`` describes a model file other than
+            ``model_file``.
+    """
+    if not osp.isfile(json_file):
+        return
+    try:
+        with open(json_file, encoding='utf-8') as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return  # not ours (or broken): replaced
+    if not isinstance(old, dict):
+        return
+    if old.get('format') == IR_FORMAT:
+        owner = osp.splitext(osp.basename(json_file))[0] + '.xml'
+    elif old.get('format') == FORMAT and old.get('model'):
+        owner = osp.basename(old['model'])
+    else:
+        return
+    if owner != osp.basename(model_file):
+        raise FileExistsError(
+            f'"{json_file}" is the JSON of "{owner}", which would be '
+            f'replaced by the JSON of "{osp.basename(model_file)}"; an '
+            'ONNX file and an OpenVINO IR of one name share it: give one '
+            'of them another name (e.g. --out model_ir.xml)')
+
+
+def spec_record(spec: dict) -> dict:
+    """``spec`` with this format's name and version: what is written."""
+    return dict(format=FORMAT, version=VERSION, **spec)
+
+
 def dump_spec(spec: dict, path: str) -> str:
     """Write ``spec`` (with format and version) to ``path``."""
-    spec = dict(format=FORMAT, version=VERSION, **spec)
     with open(path, 'w', encoding='utf-8') as f:
-        json.dump(spec, f, indent=1)
+        json.dump(spec_record(spec), f, indent=1)
     return path
 
 
@@ -103,6 +147,12 @@ def load_spec(path: str, task: Optional[str] = None) -> dict:
             spec = json.load(f)
     except (OSError, ValueError) as e:
         raise SpecError(f'cannot read runtime JSON "{path}": {e}') from e
+    if isinstance(spec, dict) and spec.get('format') == IR_FORMAT:
+        # an OpenVINO IR's side file: the runtime spec is its section
+        try:
+            spec = dict(runtime_section(spec, path))
+        except KeyError as e:
+            raise SpecError(e.args[0]) from None
     if not isinstance(spec, dict) or spec.get('format') != FORMAT:
         raise SpecError(f'"{path}" is not a {FORMAT} file (no "format": '
                         f'"{FORMAT}")')

@@ -94,7 +94,10 @@ class TopdownRuntime:
         max_persons (int, optional): Keep the best N boxes.
         person_labels (int | Sequence[int]): Detector labels of persons.
         precision (str, optional): OpenVINO precision (``'f32'`` default,
-            ``'bf16'``: faster where the CPU has it, keypoints move).
+            ``'bf16'``: faster where the CPU has it, keypoints move) of
+            both networks.
+        bf16_fallback (str): ``'error'`` (bf16 on a CPU without it
+            raises) or ``'f32'`` (warn, run f32).
 
     Example:
         >>> rt = TopdownRuntime('sg_hrnet.json', 'rtmdet.json')
@@ -111,10 +114,11 @@ class TopdownRuntime:
                  nms_thr: Optional[float] = 0.3,
                  max_persons: Optional[int] = None,
                  person_labels: Union[int, Sequence[int]] = 0,
-                 precision: Optional[str] = None):
+                 precision: Optional[str] = None,
+                 bf16_fallback: str = 'error'):
         self.pose = pose if isinstance(pose, PoseEstimator) else \
             PoseEstimator(pose, backend=backend, num_threads=num_threads,
-                          precision=precision)
+                          precision=precision, bf16_fallback=bf16_fallback)
         if detector is None or isinstance(detector, PersonDetector):
             self.detector = detector
         else:
@@ -123,7 +127,8 @@ class TopdownRuntime:
                 backend=backend,
                 num_threads=num_threads,
                 precision=precision,
-                person_labels=person_labels)
+                person_labels=person_labels,
+                bf16_fallback=bf16_fallback)
         self.bbox_thr = bbox_thr
         self.nms_thr = nms_thr
         self.max_persons = max_persons

@@ -4,6 +4,9 @@ torch-free runtime (``mmpose_ext_runtime``).
 
     python tools/export_detector_onnx.py DET_CONFIG DET_CKPT --out det.onnx
         [--shape H W] [--opset 17] [--cfg-options ...] [--no-verify]
+    # OpenVINO IR (det.xml + det.bin + det.json), e.g. for bf16
+    python tools/export_detector_onnx.py DET_CONFIG DET_CKPT --out det.xml \
+        --format openvino
 
 The graph maps the preprocessed image (B, 3, H, W; H and W dynamic) to the
 head's raw outputs of all levels: class logits (B, N, C) and box distances
@@ -31,7 +34,8 @@ from mmengine.config import DictAction
 import mmpose_ext  # noqa: F401  (safe checkpoint loader)
 from mmpose_ext.apis import init_person_detector
 from mmpose_ext.apis.runtime_export import (detector_runtime_spec,
-                                            export_detector_onnx)
+                                            export_detector_onnx,
+                                            export_detector_openvino)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -40,7 +44,17 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         'runtime JSON')
     p.add_argument('config', help='MMDet detector config')
     p.add_argument('checkpoint', help='detector checkpoint')
-    p.add_argument('--out', required=True, help='the .onnx file to write')
+    p.add_argument(
+        '--out',
+        required=True,
+        help='the .onnx file (or, with --format openvino, the .xml) to write')
+    p.add_argument(
+        '--format',
+        default='onnx',
+        choices=('onnx', 'openvino'),
+        help='onnx, or openvino: an IR (.xml + .bin) whose .json is both '
+        'the IR side file and the runtime JSON (run it at bf16 with '
+        'python -m mmpose_ext_runtime --precision bf16)')
     p.add_argument(
         '--shape',
         type=int,
@@ -74,7 +88,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         shape = (-(-h // 32) * 32, -(-w // 32) * 32)
     else:
         shape = tuple(args.shape)
-    info = export_detector_onnx(
+    export = export_detector_openvino if args.format == 'openvino' \
+        else export_detector_onnx
+    info = export(
         detector,
         args.out,
         input_shape=(1, 3, *shape),
@@ -83,7 +99,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f'Wrote {info["file"]} ({info["num_priors"]} priors at '
           f'{shape[0]}x{shape[1]}) and {info["spec_file"]}')
     if 'max_abs_diff' in info:
-        print(f'ONNX Runtime vs PyTorch: max output difference '
+        print(f'{"OpenVINO" if args.format == "openvino" else "ONNX Runtime"}'
+              f' vs PyTorch: max output difference '
               f'{info["max_abs_diff"]:.3g} (largest output '
               f'{info["max_abs_output"]:.3g})')
     return info

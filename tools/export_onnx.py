@@ -50,9 +50,11 @@ from mmpose_ext.apis import init_pose_model
 from mmpose_ext.apis.crops import dataset_crops
 from mmpose_ext.apis.onnx_backend import export_onnx
 # (imports openvino / nncf only when called: the `openvino` extra)
-from mmpose_ext.apis.openvino_backend import export_openvino, quantize_openvino
+from mmpose_ext.apis.openvino_backend import (export_openvino,
+                                              quantize_openvino, side_file)
 from mmpose_ext.apis.runtime_export import write_pose_spec
 from mmpose_ext.devkit.synthetic import generate_dataset
+from mmpose_ext_runtime.spec import check_json_free, spec_path_for
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -152,6 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         return _export_openvino(args, model, shape, dynamic_hw)
     if args.int8:
         raise SystemExit('--int8 needs --format openvino')
+    check_json_free(spec_path_for(args.out), args.out)  # before writing
     info = export_onnx(
         model,
         args.out,
@@ -225,6 +228,12 @@ def _export_openvino(args, model, shape, dynamic_hw) -> dict:
     if 'max_abs_diff' in info:
         print(f'OpenVINO f32 vs PyTorch: max heatmap difference '
               f'{info["max_abs_diff"]:.3g}')
+    if 'runtime' in info:
+        print(f'{side_file(args.out)} is also the runtime JSON (python -m '
+              'mmpose_ext_runtime)')
+    else:
+        print(f'No runtime section (mmpose_ext_runtime cannot run this '
+              f'model): {info.get("runtime_unsupported")}')
     if crops is None:
         return info
     # hold out what exceeds --calib-num (else a sixth) for the check;

@@ -11,9 +11,12 @@ An IR is three files::
     model.xml   the graph            (OpenVINO IR)
     model.bin   the weights
     model.json  the side file: input / output shapes, precision, keypoint
-                count, dataset_meta, and the sha256 of model.xml and
+                count, dataset_meta, the sha256 of model.xml and
                 model.bin, so an IR that was re-exported, quantized or
-                swapped without its side file is refused (IRMismatchError)
+                swapped without its side file is refused (IRMismatchError),
+                and the torch-free runtime's spec (``runtime``) when
+                mmpose_ext_runtime can run the model; the file rules live
+                in :mod:`mmpose_ext_runtime.openvino_ir`, shared by both
 
 Precisions (``precision=``):
 
@@ -37,7 +40,6 @@ Precisions (``precision=``):
 
 OpenVINO and NNCF are optional (the ``openvino`` extra): imported on use.
 """
-import hashlib
 import json
 import os
 import os.path as osp
@@ -49,8 +51,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmpose_ext_runtime import openvino_ir
+from mmpose_ext_runtime.openvino_ir import (IRMismatchError,
+                                            PrecisionNotSupportedError,
+                                            read_side, side_file, write_side)
+from mmpose_ext_runtime.spec import check_json_free, spec_record
 from .onnx_backend import (HeatmapNet, _encode_meta, attach_heatmap_session,
                            check_onnx_support, export_onnx)
+from .runtime_export import pose_runtime_spec
 
 __all__ = [
     'PRECISIONS', 'PrecisionNotSupportedError', 'IRMismatchError',
@@ -60,15 +68,7 @@ __all__ = [
 ]
 
 PRECISIONS = ('f32', 'bf16', 'int8')
-SIDE_FORMAT = 'mmpose_ext.openvino_ir/1'
-
-
-class PrecisionNotSupportedError(RuntimeError):
-    """The CPU cannot run the requested precision natively."""
-
-
-class IRMismatchError(ValueError):
-    """An IR and its JSON side file (or the model config) do not match."""
+SIDE_FORMAT = openvino_ir.IR_FORMAT
 
 
 def _ov():
@@ -94,8 +94,7 @@ def _core():
 def cpu_capabilities(core=None) -> Tuple[str, ...]:
     """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU device, e.g.
     ``('FP32', 'BF16', 'INT8', ...)``."""
-    core = core or _core()
-    return tuple(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))
+    return openvino_ir.cpu_capabilities(core or _core())
 
 
 def resolve_precision(precision: str,
@@ -122,95 +121,12 @@ def resolve_precision(precision: str,
                          f'{bf16_fallback!r}')
     if precision != 'bf16':
         return precision
-    caps = cpu_capabilities(core)
-    if 'BF16' in caps:
-        return 'bf16'
-    core = core or _core()
-    try:
-        name = core.get_property('CPU', 'FULL_DEVICE_NAME')
-    except Exception:  # noqa: BLE001  (the name only decorates the message)
-        name = 'this CPU'
-    msg = (f'bf16 inference needs a CPU with bf16 arithmetic (AVX512_BF16 '
-           f'or AMX); OpenVINO reports {name} with capabilities '
-           f'{list(caps)} (no BF16). Use precision=\'f32\' (or \'int8\' '
-           "with a quantized IR), or pass bf16_fallback='f32' "
-           '(--bf16-fallback f32) to run f32 instead')
-    if bf16_fallback == 'f32':
-        warnings.warn(msg + ': running f32', RuntimeWarning, stacklevel=2)
-        return 'f32'
-    raise PrecisionNotSupportedError(msg)
-
-
-def side_file(xml_file: str) -> str:
-    """The JSON side file of an IR: ``model.xml`` -> ``model.json``."""
-    return osp.splitext(xml_file)[0] + '.json'
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _bin_file(xml_file: str) -> str:
-    return osp.splitext(xml_file)[0] + '.bin'
+    return openvino_ir.check_bf16(core or _core(), bf16_fallback)
 
 
 def _shape_list(partial_shape) -> List[Optional[int]]:
     """An OpenVINO PartialShape as a list, None for dynamic axes."""
     return [d.get_length() if d.is_static else None for d in partial_shape]
-
-
-def _write_side(xml_file: str, info: Dict) -> Dict:
-    side = dict(info)
-    side['format'] = SIDE_FORMAT
-    side['files'] = {
-        'xml': _sha256(xml_file),
-        'bin': _sha256(_bin_file(xml_file))
-    }
-    with open(side_file(xml_file), 'w') as f:
-        json.dump(side, f, indent=1)
-    return side
-
-
-def read_side(xml_file: str) -> Dict:
-    """The side file of ``xml_file``, checked against the IR's files.
-
-    Raises:
-        FileNotFoundError: the IR or its side file is missing.
-        IRMismatchError: the side file was written for other IR files.
-    """
-    for path in (xml_file, _bin_file(xml_file)):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'OpenVINO IR file "{path}" does not '
-                                    'exist')
-    path = side_file(xml_file)
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'"{xml_file}" has no side file "{path}" (input shape, '
-            'precision, dataset_meta): export the IR with tools/export_onnx.py'
-            ' --format openvino, which writes the .xml, .bin and .json '
-            'together, and keep them together')
-    try:
-        with open(path) as f:
-            side = json.load(f)
-    except ValueError as e:
-        raise IRMismatchError(f'side file "{path}" is not valid JSON: {e}')
-    if not isinstance(side, dict) or side.get('format') != SIDE_FORMAT:
-        raise IRMismatchError(
-            f'"{path}" is not an mmpose_ext OpenVINO side file (format '
-            f'{SIDE_FORMAT!r} expected): re-export the IR')
-    for key, file in (('xml', xml_file), ('bin', _bin_file(xml_file))):
-        want = side.get('files', {}).get(key)
-        if want != _sha256(file):
-            raise IRMismatchError(
-                f'the side file "{path}" does not match "{file}" (sha256 '
-                'differs): the IR was re-exported, quantized or replaced '
-                'without its .json. Re-export (tools/export_onnx.py --format '
-                'openvino) so that .xml, .bin and .json come from one run')
-    return side
 
 
 def export_openvino(model: nn.Module,
@@ -249,6 +165,7 @@ def export_openvino(model: nn.Module,
         raise ValueError(f'an OpenVINO IR is written as .xml + .bin; got '
                          f'--out "{out_file}" (use e.g. model.xml)')
     check_onnx_support(model)
+    check_json_free(side_file(out_file), out_file)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='mmpose_ext_ir_') as tmp:
         onnx_file = osp.join(tmp, 'model.onnx')
@@ -269,8 +186,13 @@ def export_openvino(model: nn.Module,
         dynamic_hw=bool(dynamic_hw),
         dataset_meta=_encode_meta(dataset_meta) if dataset_meta else None,
         openvino=ov.__version__)
+    # the torch-free runtime reads this same JSON (its `runtime` section)
+    try:
+        info['runtime'] = spec_record(pose_runtime_spec(model, out_file))
+    except ValueError as e:  # a setting the runtime does not implement
+        info['runtime_unsupported'] = str(e)
     info.update(metadata or {})
-    side = _write_side(out_file, info)
+    side = write_side(out_file, info)
     if verify:
         session = OpenVINOHeatmapSession(out_file, precision='f32')
         net = HeatmapNet(model).eval()
@@ -534,6 +456,7 @@ def quantize_openvino(xml_file: str,
     if not out_file.endswith('.xml'):
         raise ValueError(f'--out must be an .xml file, got "{out_file}"')
     side = read_side(xml_file)
+    check_json_free(side_file(out_file), out_file)
     if side.get('precision') != 'f32':
         raise ValueError(f'"{xml_file}" is {side.get("precision")}; '
                          'quantize the f32 IR')
@@ -561,6 +484,8 @@ def quantize_openvino(xml_file: str,
         for k, v in side.items()
         if k not in ('files', 'format', 'max_abs_diff', 'max_abs_heatmap')
     }
+    if 'runtime' in info:  # the runtime runs the int8 IR
+        info['runtime'] = dict(info['runtime'], model=osp.basename(out_file))
     info.update(
         precision='int8',
         quantized_from=osp.basename(xml_file),
@@ -568,7 +493,7 @@ def quantize_openvino(xml_file: str,
             crops=int(len(calibration)),
             nncf=nncf.__version__,
             fast_bias_correction=bool(fast_bias_correction)))
-    _write_side(out_file, info)
+    write_side(out_file, info)
 
     check = calibration if check is None else np.asarray(check, np.float32)
     f32 = OpenVINOHeatmapSession(xml_file, 'f32', num_threads)
@@ -588,7 +513,7 @@ def quantize_openvino(xml_file: str,
         max_heatmap_diff=float(np.abs(hm_a - hm_b).max()),
         max_abs_heatmap=float(np.abs(hm_a).max()))
     info['accuracy_check'] = acc
-    side = _write_side(out_file, info)
+    side = write_side(out_file, info)
     log(f'INT8 accuracy check on {acc["crops"]} '
         f'{"held-out" if acc["held_out"] else "calibration"} crops vs the '
         f'f32 IR: keypoints differ by {acc["keypoint_diff_mean"]:.3f} px '

@@ -10,8 +10,13 @@ refused here, at export, with the setting named.
 
     python tools/export_onnx.py CFG CKPT --out pose.onnx       # pose.json
     python tools/export_detector_onnx.py DET_CFG DET_CKPT --out det.onnx
+    # OpenVINO IR: det.xml + .bin + det.json (IR side file, runtime section)
+    python tools/export_detector_onnx.py DET_CFG DET_CKPT --out det.xml \
+        --format openvino
 """
+import os
 import os.path as osp
+import tempfile
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -19,13 +24,15 @@ import torch
 from mmpose.codecs import MSRAHeatmap
 from torch import Tensor, nn
 
-from mmpose_ext_runtime.spec import dump_spec, spec_path_for
+from mmpose_ext_runtime.openvino_ir import side_file, write_side
+from mmpose_ext_runtime.spec import (check_json_free, dump_spec, spec_path_for,
+                                     spec_record)
 from ..codecs import DiskSegHeatmap
 from .onnx_backend import check_onnx_support, trace_to_onnx
 
 __all__ = [
     'pose_runtime_spec', 'write_pose_spec', 'DetectorNet',
-    'detector_runtime_spec', 'export_detector_onnx'
+    'detector_runtime_spec', 'export_detector_onnx', 'export_detector_openvino'
 ]
 
 DET_INPUT = 'input'
@@ -153,7 +160,9 @@ def write_pose_spec(model: nn.Module,
     """Write :func:`pose_runtime_spec` beside ``model_file`` (``a.onnx``
     -> ``a.json``); returns the JSON's path."""
     spec = pose_runtime_spec(model, model_file)
-    return dump_spec(spec, spec_file or spec_path_for(model_file))
+    spec_file = spec_file or spec_path_for(model_file)
+    check_json_free(spec_file, model_file)
+    return dump_spec(spec, spec_file)
 
 
 class DetectorNet(nn.Module):
@@ -278,6 +287,7 @@ def export_detector_onnx(detector: nn.Module,
     """
     import onnx  # noqa: PLC0415  (the `onnx` extra)
     spec = detector_runtime_spec(detector, out_file)
+    check_json_free(spec_path_for(out_file), out_file)
     was_training = detector.training
     net = DetectorNet(detector).eval()
     x = torch.randn(*input_shape)
@@ -322,4 +332,81 @@ def export_detector_onnx(detector: nn.Module,
             raise ValueError(
                 f'ONNX Runtime differs from PyTorch by {diff:.3g} (> '
                 f'{atol:g} x largest output {scale:.3g}) for {out_file}')
+    return info
+
+
+def export_detector_openvino(detector: nn.Module,
+                             out_file: str,
+                             input_shape: Sequence[int],
+                             opset_version: int = 17,
+                             verify: bool = True,
+                             atol: float = 1e-3) -> Dict:
+    """Export an RTMDet detector's network as an OpenVINO IR (f32, dynamic
+    batch, height and width): ``out_file`` (.xml) + .bin + one JSON, the IR
+    side file (sha256 of both files) whose ``runtime`` section is the
+    detector's runtime spec. The graph is :func:`export_detector_onnx`'s,
+    converted by ``openvino.convert_model``.
+
+    Args:
+        detector (nn.Module): The MMDet detector (weights loaded).
+        out_file (str): The ``.xml`` file.
+        input_shape (Sequence[int]): (B, 3, H, W) of the example input.
+        opset_version (int): ONNX opset of the intermediate graph.
+        verify (bool): Compare ONNX Runtime and the IR (f32) with PyTorch
+            on random inputs. Defaults to True.
+        atol (float): As :func:`export_detector_onnx`.
+
+    Returns:
+        dict: ``file``, ``spec_file``, ``num_priors`` and, with ``verify``,
+        ``max_abs_diff`` (the IR's) and ``max_abs_output``.
+    """
+    import openvino as ov  # noqa: PLC0415  (the `openvino` extra)
+    if not out_file.endswith('.xml'):
+        raise ValueError(f'an OpenVINO IR is written as .xml + .bin; got '
+                         f'--out "{out_file}" (use e.g. det.xml)')
+    spec = detector_runtime_spec(detector, out_file)
+    check_json_free(side_file(out_file), out_file)
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='mmpose_ext_det_ir_') as tmp:
+        onnx_info = export_detector_onnx(
+            detector,
+            osp.join(tmp, 'det.onnx'),
+            input_shape,
+            opset_version=opset_version,
+            verify=verify,
+            atol=atol)
+        ov.save_model(
+            ov.convert_model(osp.join(tmp, 'det.onnx')),
+            out_file,
+            compress_to_fp16=False)
+    write_side(
+        out_file,
+        dict(
+            producer='mmpose_ext.apis.runtime_export',
+            task='person_detection',
+            precision='f32',
+            input_shape=[None, 3, None, None],
+            outputs=list(DET_OUTPUTS),
+            openvino=ov.__version__,
+            runtime=spec_record(spec)))
+    info = dict(
+        file=out_file,
+        spec_file=side_file(out_file),
+        num_priors=onnx_info['num_priors'])
+    if verify:
+        compiled = ov.Core().compile_model(out_file, 'CPU',
+                                           {'INFERENCE_PRECISION_HINT': 'f32'})
+        net = DetectorNet(detector).eval()
+        x = torch.randn(*input_shape)
+        with torch.no_grad():
+            ref = [r.numpy() for r in net(x)]
+        res = compiled({0: x.numpy()})
+        out = [np.asarray(res[compiled.output(i)]) for i in range(2)]
+        diff = max(float(np.abs(o - r).max()) for o, r in zip(out, ref))
+        scale = max(float(np.abs(r).max()) for r in ref)
+        info.update(max_abs_diff=diff, max_abs_output=scale)
+        if not diff <= atol * max(scale, 1.):
+            raise ValueError(
+                f'OpenVINO differs from PyTorch by {diff:.3g} (> {atol:g} x '
+                f'largest output {scale:.3g}) for {out_file}')
     return info

@@ -140,8 +140,9 @@ def test_bf16_without_cpu_support_is_an_error_unless_opted_in(
     assert ovb.resolve_precision('f32', core=_NoBF16Core()) == 'f32'
 
     # through the inferencer: the default rule raises, the opt-in runs f32
-    monkeypatch.setattr(
-        ovb, 'cpu_capabilities', lambda core=None: ('FP32', 'INT8'))
+    from mmpose_ext_runtime import openvino_ir
+    monkeypatch.setattr(openvino_ir, 'cpu_capabilities', lambda core:
+                        ('FP32', 'INT8'))
     cfg_path, _, xml = exported['sg_hrnet']
     with pytest.raises(ovb.PrecisionNotSupportedError, match='no BF16'):
         TopdownInferencer(
