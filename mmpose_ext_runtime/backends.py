@@ -1,10 +1,13 @@
 # Copyright (c) mmpose_ext contributors. Licensed under Apache-2.0.
 """Run an exported network (ONNX or OpenVINO IR) with ONNX Runtime or
 OpenVINO, whichever is installed; both are imported only here, on use."""
+import json
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from .openvino_ir import IR_FORMAT, check_bf16, read_side, side_file
 
 __all__ = ['BACKENDS', 'InferenceSession', 'BackendMissingError']
 
@@ -77,10 +80,16 @@ class InferenceSession:
             the engine's default, all physical cores). One per stream gives
             the best throughput when several streams run side by side.
         precision (str, optional): OpenVINO's inference precision hint
-            (``'f32'``, ``'bf16'``, ``'f16'``); None: ``'f32'`` (OpenVINO's
-            own default is bf16 on CPUs that have it, which moves the
-            keypoints: ask for it explicitly). ONNX Runtime runs fp32 and
-            accepts only None or ``'f32'``.
+            (``'f32'`` or ``'bf16'``); None: ``'f32'`` (OpenVINO's own
+            default is bf16 on CPUs that have it, which moves the
+            keypoints: ask for it explicitly). bf16 on a CPU without bf16
+            arithmetic is an error (see ``bf16_fallback``). An int8 IR
+            (``tools/export_onnx.py --format openvino --int8``) runs its
+            quantized layers in int8 and the rest in this precision. ONNX
+            Runtime runs fp32 and accepts only None or ``'f32'``.
+        bf16_fallback (str): ``'error'`` (default): bf16 asked for on a CPU
+            without it raises ``PrecisionNotSupportedError``; ``'f32'``:
+            warn and run f32.
 
     Attributes:
         input_name (str), input_shape (tuple): ints or axis names (dynamic).
@@ -91,19 +100,27 @@ class InferenceSession:
                  model_file: str,
                  backend: str = 'auto',
                  num_threads: Optional[int] = None,
-                 precision: Optional[str] = None):
+                 precision: Optional[str] = None,
+                 bf16_fallback: str = 'error'):
         if not osp.isfile(model_file):
             raise FileNotFoundError(f'model file "{model_file}" does not '
                                     'exist')
         self.model_file = model_file
         self.backend = _resolve_backend(model_file, backend)
+        if precision not in (None, 'f32', 'bf16'):
+            raise ValueError(
+                f"precision must be 'f32' or 'bf16', got {precision!r} (for "
+                'int8, export the int8 IR: tools/export_onnx.py --format '
+                'openvino --int8, and load its JSON)')
+        self.ir_precision = 'f32'
         if self.backend == 'onnxruntime':
             if precision not in (None, 'f32'):
                 raise ValueError(f'precision {precision!r} needs OpenVINO '
                                  "(backend='openvino'); ONNX Runtime runs f32")
+            self.precision = 'f32'
             self._init_ort(num_threads)
         else:
-            self._init_openvino(num_threads, precision or 'f32')
+            self._init_openvino(num_threads, precision or 'f32', bf16_fallback)
 
     def _init_ort(self, num_threads: Optional[int]) -> None:
         ort = _import_onnxruntime()
@@ -125,10 +142,16 @@ class InferenceSession:
         self.output_names = [o.name for o in self._sess.get_outputs()]
         self.output_shapes = [tuple(o.shape) for o in self._sess.get_outputs()]
 
-    def _init_openvino(self, num_threads: Optional[int],
-                       precision: Optional[str]) -> None:
+    def _init_openvino(self, num_threads: Optional[int], precision: str,
+                       bf16_fallback: str) -> None:
         ov = _import_openvino()
+        if self.model_file.lower().endswith('.xml') and osp.isfile(
+                side_file(self.model_file)):
+            self._check_ir_side()
         core = ov.Core()
+        if precision == 'bf16':
+            precision = check_bf16(core, bf16_fallback)
+        self.precision = precision
         model = core.read_model(self.model_file)
         if len(model.inputs) != 1:
             raise ValueError(f'"{self.model_file}" must have one input, has '
@@ -136,8 +159,12 @@ class InferenceSession:
         config = {'INFERENCE_PRECISION_HINT': precision}
         if num_threads:
             config['INFERENCE_NUM_THREADS'] = int(num_threads)
-        self._compiled = core.compile_model(model, 'CPU', config)
-        self._request = self._compiled.create_infer_request()
+        self._ov = (ov, core, model, config)
+        # compiled per input height x width, batch left dynamic: OpenVINO's
+        # CPU plugin re-prepares every kernel when a dynamic H / W changes
+        # (the pyramid's six scales alternate every frame); a dynamic batch
+        # costs ~3 %
+        self._requests = {}
         port = model.inputs[0]
         self.input_name = port.get_any_name()
         self.input_shape = _ov_shape(port.get_partial_shape())
@@ -145,6 +172,20 @@ class InferenceSession:
         self.output_shapes = [
             _ov_shape(o.get_partial_shape()) for o in model.outputs
         ]
+        if not self.dynamic_hw:
+            self._ov_request(())  # compile now: errors at load time
+
+    def _check_ir_side(self) -> None:
+        """An IR exported by mmpose_ext: its .xml and .bin must be the
+        ones its side file was written for (sha256)."""
+        try:
+            with open(side_file(self.model_file), encoding='utf-8') as f:
+                fmt = json.load(f).get('format')
+        except (ValueError, AttributeError):
+            fmt = None
+        if fmt != IR_FORMAT:
+            return  # a runtime JSON beside an IR converted by hand
+        self.ir_precision = read_side(self.model_file).get('precision', 'f32')
 
     @property
     def dynamic_hw(self) -> bool:
@@ -155,11 +196,24 @@ class InferenceSession:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if self.backend == 'onnxruntime':
             return self._sess.run(None, {self.input_name: x})
-        res = self._request.infer({0: x})
+        compiled, request = self._ov_request(x.shape[2:])
+        res = request.infer({0: x})
         return [
-            np.asarray(res[self._compiled.output(i)])
+            np.asarray(res[compiled.output(i)])
             for i in range(len(self.output_names))
         ]
+
+    def _ov_request(self, hw: Tuple[int, ...]):
+        key = tuple(hw) if self.dynamic_hw else None
+        if key not in self._requests:
+            ov, core, model, config = self._ov
+            if key is not None:
+                model = model.clone()
+                model.reshape(
+                    ov.PartialShape([-1, self.input_shape[1], *key]))
+            compiled = core.compile_model(model, 'CPU', config)
+            self._requests[key] = (compiled, compiled.create_infer_request())
+        return self._requests[key]
 
 
 def _ov_shape(partial) -> Tuple[Union[int, str], ...]:

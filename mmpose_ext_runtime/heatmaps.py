@@ -237,6 +237,9 @@ def resample_to_base(heatmaps: np.ndarray, in_hw: Sequence[int],
                        resized_hw[0], ry, 0.5 * ry - 0.5)
     wx = _axis_weights(base_hm_hw[1], in_hw[1], hm_w, padded_hw[1],
                        resized_hw[1], rx, 0.5 * rx - 0.5)
-    out = np.einsum('ij,nkjl,ml->nkim', wy.astype(np.float32), heatmaps,
-                    wx.astype(np.float32))
+    # separable: columns then rows, two batched matmuls (a three-operand
+    # einsum without a contraction order loops over all four indices)
+    out = np.matmul(
+        wy.astype(np.float32),
+        np.matmul(np.asarray(heatmaps, np.float32), wx.T.astype(np.float32)))
     return out.astype(np.float32)
