@@ -309,6 +309,29 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument(
         '--images', nargs='+', help='images (default: generated ones)')
     p.add_argument('--startup-rounds', type=int, default=2)
+    _model_opts(p, multi=False)
+    p.add_argument(
+        '--backend',
+        default='auto',
+        choices=('auto', 'onnxruntime', 'openvino'),
+        help="the runtime's engine (auto: ONNX Runtime where installed)")
+    p.add_argument(
+        '--precision',
+        default=None,
+        choices=('f32', 'bf16'),
+        help='OpenVINO inference precision of both networks (default f32)')
+    p.add_argument(
+        '--format',
+        default='onnx',
+        choices=('onnx', 'openvino'),
+        help='export ONNX files or OpenVINO IRs for the runtime')
+    p.add_argument(
+        '--int8-calib',
+        type=int,
+        default=0,
+        metavar='N',
+        help='openvino: run the pose IR quantized to int8 on N generated '
+        'crops')
     _common(p)
 
     p = sub.add_parser(
@@ -443,7 +466,8 @@ def _configs(args) -> List:
             per,
             args.cfg_options,
             args.width,
-            args.shape if args.command in ('infer', 'deploy') else None,
+            args.shape if args.command in ('infer', 'deploy',
+                                           'runtime') else None,
             log=lambda msg: print(msg, file=sys.stderr))
     except ValueError as e:
         raise SystemExit(f'--set / --names: {e}')
@@ -542,10 +566,22 @@ def _run(args, argv):
         text = format_learn(res)
     elif args.command == 'runtime':
         work = args.work_dir or tempfile.mkdtemp(prefix='mmpose_ext_rt_')
+        pose_config = resolve_config(args.config)
+        if args.width or args.shape or args.cfg_options:
+            # the PyTorch path and the start-up runs read a config file
+            (_, cfg), = _configs(args)
+            os.makedirs(work, exist_ok=True)
+            pose_config = osp.join(work, 'pose_config.py')
+            cfg.dump(pose_config)
         files = export_models(
-            resolve_config(args.config), args.checkpoint,
-            resolve_config(args.det_config), args.det_checkpoint,
-            osp.join(work, 'models'), log)
+            pose_config,
+            args.checkpoint,
+            resolve_config(args.det_config),
+            args.det_checkpoint,
+            osp.join(work, 'models'),
+            model_format=args.format,
+            int8_calib=args.int8_calib,
+            log=log)
         images = args.images
         if not images:
             from mmpose_ext.devkit.synthetic import \
@@ -564,12 +600,16 @@ def _run(args, argv):
                 repeats=args.repeats,
                 warmup=args.warmup,
                 threads=args.threads,
+                backend=args.backend,
+                precision=args.precision,
                 log=log),
             startup=run_startup(
                 files,
                 images[0],
                 threads=args.threads,
                 rounds=args.startup_rounds,
+                backend=args.backend,
+                precision=args.precision,
                 log=log) if args.startup_rounds else None)
         text = format_runtime(res)
     elif args.command == 'infer':

@@ -370,3 +370,58 @@ def test_deploy_backends_speed_and_accuracy(bench, tmp_path, capsys,
     assert not e['eager']['batched_flip'] and e['onnxruntime']['batched_flip']
     assert e['onnxruntime']['max_keypoint_diff'] <= 1e-3
     assert _positive(e['openvino-f32']['fps'])
+
+
+DET = 'configs/detectors/rtmdet_tiny_person_synthetic.py'
+
+
+def test_runtime_vs_pytorch_path(bench, tmp_path, capsys, monkeypatch,
+                                 repo_root):
+    """runtime: frames per second of both paths for each person count, the
+    runtime's keypoints equal to the PyTorch path's (ONNX Runtime f32 on
+    the same boxes), and fresh-process start-ups in which only the PyTorch
+    path imports the training stack."""
+    monkeypatch.chdir(repo_root)
+    out = str(tmp_path / 'runtime.json')
+    bench['main']([
+        'runtime', SG, DET, *TINY, '--persons', '1', '3', '--repeats', '2',
+        '--warmup', '1', '--startup-rounds', '1', '--out', out, '--work-dir',
+        str(tmp_path / 'work'), *ONE
+    ])
+    text = capsys.readouterr().out
+    _table_header(text, 'persons', 'PyTorch path fps', 'runtime fps',
+                  'keypoint diff')
+    assert 'runtime: onnxruntime f32' in text
+    res = json.load(open(out))
+    rows = res['e2e']['persons']
+    assert sorted(rows) == ['1', '3']
+    for r in rows.values():
+        assert _positive(r['speedup']['median'])
+        assert _positive(1 / r['runtime']['median'])
+        assert r['kpt_diff_max'] <= 1e-3  # f32: the same keypoints
+    start = res['startup']
+    assert start['runtime']['heavy'] == []
+    assert 'torch' in start['pytorch']['heavy']
+    assert start['runtime']['max_rss_mb'] < start['pytorch']['max_rss_mb']
+
+
+@pytest.mark.slow
+def test_runtime_openvino_int8_pose(bench, tmp_path, capsys, monkeypatch,
+                                    repo_root):
+    """runtime --format openvino --int8-calib N: IRs exported, the pose IR
+    quantized, and the runtime runs it (said in the table)."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    monkeypatch.chdir(repo_root)
+    out = str(tmp_path / 'runtime.json')
+    bench['main']([
+        'runtime', SG, DET, *TINY, '--persons', '1', '--repeats', '2',
+        '--warmup', '1', '--startup-rounds', '0', '--format', 'openvino',
+        '--int8-calib', '4', '--out', out, '--work-dir',
+        str(tmp_path / 'work'), *ONE
+    ])
+    assert 'runtime: openvino f32 (pose IR int8)' in capsys.readouterr().out
+    e2e = json.load(open(out))['e2e']
+    assert e2e['pose_ir_precision'] == 'int8'
+    assert _positive(e2e['persons']['1']['speedup']['median'])
+    assert osp.isfile(str(tmp_path / 'work' / 'models' / 'pose_int8.json'))

@@ -19,6 +19,7 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import mmpose_ext  # noqa: F401  (registers the plugin's modules)
+from mmpose_ext.apis.crops import dataset_crops
 from mmpose_ext.models.utils import default_init_cfg
 from mmpose_ext.utils.config_files import config_file
 from ..synthetic import generate_dataset
@@ -463,3 +464,21 @@ def to_plain(obj):
     if isinstance(obj, float) and obj != obj:
         return None
     return obj
+
+
+def generated_crops(model, work_dir: str, num: int) -> np.ndarray:
+    """``num`` crops of a generated COCO-format data set (crops only need
+    person boxes: they serve a config of any keypoint set)."""
+    root = generate_data(
+        'coco',
+        osp.join(work_dir, 'calib'),
+        num,
+        1,
+        seed=1,
+        image_size=(320, 240))
+    return dataset_crops(
+        model,
+        osp.join(root, 'annotations', 'person_keypoints_train2017.json'),
+        osp.join(root, 'train2017'),
+        'CocoDataset',
+        max_crops=num)

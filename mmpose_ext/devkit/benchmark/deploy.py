@@ -44,8 +44,8 @@ from mmpose_ext.apis.crops import dataset_crops
 from mmpose_ext.apis.onnx_backend import (HeatmapNet, OnnxHeatmapSession,
                                           attach_onnx_backend, export_onnx)
 from .common import (Timer, calibrate_bn, dataset_format, demo_image_and_box,
-                     fmt, generate_data, load_config, loadavg, make_offline,
-                     md_table, paired_ratios, summarize)
+                     fmt, generate_data, generated_crops, load_config, loadavg,
+                     make_offline, md_table, paired_ratios, summarize)
 
 BACKENDS = ('eager', 'onnxruntime', 'openvino-f32', 'openvino-bf16',
             'openvino-int8')
@@ -181,24 +181,6 @@ def _inverse(r: Dict) -> Dict:
     return {k: (None if v is None else 1.0 / v) for k, v in r.items()}
 
 
-def _generated_crops(model, work_dir: str, num: int) -> np.ndarray:
-    """``num`` crops of a generated COCO-format data set (crops only need
-    person boxes: they serve a config of any keypoint set)."""
-    root = generate_data(
-        'coco',
-        osp.join(work_dir, 'calib'),
-        num,
-        1,
-        seed=1,
-        image_size=(320, 240))
-    return dataset_crops(
-        model,
-        osp.join(root, 'annotations', 'person_keypoints_train2017.json'),
-        osp.join(root, 'train2017'),
-        'CocoDataset',
-        max_crops=num)
-
-
 def run_deploy(config,
                checkpoint: Optional[str] = None,
                backends: Sequence[str] = BACKENDS,
@@ -263,7 +245,7 @@ def run_deploy(config,
         dynamic_hw = any(s != 1 for s in ms.get('scales', (1.0, )))
         calib = None
         if 'openvino-int8' in names:
-            calib = _generated_crops(model, work_dir, calib_num)
+            calib = generated_crops(model, work_dir, calib_num)
         files = export_backends(model, work_dir, shape, names, dynamic_hw,
                                 calib, log)
         fns = network_fns(model, files, names)
@@ -449,7 +431,7 @@ def _trained_ap(config, cfg_options, names, work_dir, iters, width, input_size,
     dynamic_hw = any(s != 1 for s in ms.get('scales', (1.0, )))
     calib = None
     if 'openvino-int8' in names:
-        calib = _generated_crops(model, work_dir, calib_num)
+        calib = generated_crops(model, work_dir, calib_num)
     files = export_backends(model, osp.join(work_dir, 'ap_export'),
                             (1, 3, h, w), names, dynamic_hw, calib, log)
     loader = Runner.build_dataloader(cfg.val_dataloader)
