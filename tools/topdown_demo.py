@@ -45,7 +45,6 @@ Examples::
         --out-dir out
 """
 import argparse
-import inspect
 import os
 import os.path as osp
 import sys
@@ -56,8 +55,8 @@ if REPO_ROOT not in sys.path:  # run from a checkout without pip install -e
 
 import mmpose_ext  # noqa: F401  (registers modules, safe loader)
 from mmpose_ext.apis import (ImageIdResolver, MediaReadError,
-                             TopdownInferencer, dump_json, input_kind,
-                             list_folder)
+                             PrecisionNotSupportedError, TopdownInferencer,
+                             dump_json, input_kind, list_folder)
 from mmpose_ext.apis.demo import BoxSource, Visualiser, run_images, run_video
 from mmpose_ext_runtime import source_kind
 
@@ -136,7 +135,14 @@ def parse_args(argv=None):
         help='OpenVINO IR (.xml) of the pose network (--backend openvino)')
     parser.add_argument(
         '--precision',
-        help="OpenVINO inference precision ('f32', 'bf16', 'int8')")
+        choices=('f32', 'bf16', 'int8'),
+        help="OpenVINO inference precision (default f32; 'int8' needs the "
+        'quantized IR)')
+    parser.add_argument(
+        '--bf16-fallback',
+        choices=('error', 'f32'),
+        help='bf16 on a CPU without it: stop with an error (default) or run '
+        'f32 with a warning')
     video = parser.add_argument_group('videos, cameras and streams')
     video.add_argument(
         '--det-interval',
@@ -182,29 +188,16 @@ def parse_args(argv=None):
 
 
 def backend_options(args) -> dict:
-    """The inferencer's engine options that were given: passed through to
-    ``TopdownInferencer`` (its ``backend``, ``pose_ir`` and ``precision``
-    arguments) when it takes them."""
-    given = {
+    """The engine options given on the command line, as
+    ``TopdownInferencer`` takes them."""
+    return {
         k: v
         for k, v in dict(
             backend=args.backend,
             pose_ir=args.pose_ir,
-            precision=args.precision).items() if v is not None
+            precision=args.precision,
+            bf16_fallback=args.bf16_fallback).items() if v is not None
     }
-    takes = inspect.signature(TopdownInferencer).parameters
-    missing = [k for k in given if k not in takes]
-    if not missing:
-        return given
-    if given.get('backend') == 'pytorch' and len(given) == 1:
-        return {}  # the default engine
-    if given.get('backend') == 'onnxruntime' and len(given) == 1:
-        if args.pose_onnx is None:
-            raise ValueError('--backend onnxruntime needs --pose-onnx FILE')
-        return {}
-    raise ValueError(
-        f'this TopdownInferencer takes no {", ".join(missing)}: this '
-        'version of mmpose_ext has no OpenVINO backend')
 
 
 def main(argv=None) -> int:
@@ -229,7 +222,8 @@ def main(argv=None) -> int:
             pose_onnx=args.pose_onnx,
             optimize_cpu=args.optimize_cpu,
             **backend_options(args))
-    except (ValueError, OSError) as e:  # incl. MediaReadError, mismatches
+    # incl. MediaReadError, IR / config mismatches, bf16 on a CPU without it
+    except (ValueError, OSError, PrecisionNotSupportedError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     os.makedirs(args.out_dir, exist_ok=True)

@@ -207,44 +207,36 @@ def test_camera_that_cannot_be_opened(demo, models, tmp_path, capsys):
     assert 'cannot open camera 97' in capsys.readouterr().err
 
 
-def test_backend_is_passed_through(demo, monkeypatch):
-    """--backend / --pose-ir / --precision reach TopdownInferencer when it
-    takes them; without that support, only what it can do is accepted."""
-    import argparse
-
-    def args(**kw):
-        base = dict(backend=None, pose_ir=None, precision=None, pose_onnx=None)
-        return argparse.Namespace(**dict(base, **kw))
-
-    class WithBackends:
-
-        def __init__(self,
-                     pose_config,
-                     backend=None,
-                     pose_ir=None,
-                     precision='f32'):
-            pass
-
-    class Plain:
-
-        def __init__(self, pose_config, pose_onnx=None):
-            pass
-
-    monkeypatch.setitem(demo['backend_options'].__globals__,
-                        'TopdownInferencer', WithBackends)
-    opts = demo['backend_options'](
-        args(backend='openvino', pose_ir='m.xml', precision='bf16'))
-    assert opts == dict(backend='openvino', pose_ir='m.xml', precision='bf16')
-    assert demo['backend_options'](args()) == {}
-    monkeypatch.setitem(demo['backend_options'].__globals__,
-                        'TopdownInferencer', Plain)
-    assert demo['backend_options'](args(backend='pytorch')) == {}
-    assert demo['backend_options'](args(
-        backend='onnxruntime', pose_onnx='m.onnx')) == {}
-    with pytest.raises(ValueError, match='needs --pose-onnx'):
-        demo['backend_options'](args(backend='onnxruntime'))
-    with pytest.raises(ValueError, match='no OpenVINO backend'):
-        demo['backend_options'](args(backend='openvino', pose_ir='m.xml'))
+def test_openvino_backend_from_the_command_line(demo, models, synthetic_coco,
+                                                tmp_path, capsys):
+    """--backend openvino --pose-ir runs the exported IR: f32 gives the
+    PyTorch run's predictions; int8 asked of an f32 IR is refused."""
+    pytest.importorskip('openvino')
+    from mmpose_ext.apis import init_pose_model
+    from mmpose_ext.apis.openvino_backend import export_openvino
+    pose, det = models
+    xml = str(tmp_path / 'pose.xml')
+    export_openvino(init_pose_model(*pose, device='cpu'), xml, (1, 3, 128, 96))
+    img = _val_images(synthetic_coco)[0]
+    common = ['--input', img, *det, '--max-persons', '2', '--device', 'cpu']
+    preds = {}
+    for name, engine in (('pytorch', pose), ('openvino', [
+            pose[0], '--backend', 'openvino', '--pose-ir', xml, '--precision',
+            'f32'
+    ])):
+        out = str(tmp_path / name)
+        assert demo['main']([*engine, *common, '--out-dir', out]) == 0
+        preds[name] = _check_predictions(out, {13})
+    assert len(preds['openvino']) == len(preds['pytorch']) >= 1
+    for a, b in zip(preds['openvino'], preds['pytorch']):
+        np.testing.assert_allclose(a['keypoints'], b['keypoints'], atol=2e-3)
+    rc = demo['main']([
+        pose[0], '--backend', 'openvino', '--pose-ir', xml, '--precision',
+        'int8', *common, '--out-dir',
+        str(tmp_path / 'int8')
+    ])
+    assert rc != 0
+    assert 'needs a quantized IR' in capsys.readouterr().err
 
 
 def test_bad_inputs(demo, models, tmp_path, capsys, synthetic_coco):
