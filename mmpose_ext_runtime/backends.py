@@ -156,7 +156,15 @@ class InferenceSession:
         if len(model.inputs) != 1:
             raise ValueError(f'"{self.model_file}" must have one input, has '
                              f'{len(model.inputs)}')
-        config = {'INFERENCE_PRECISION_HINT': precision}
+        # latency mode, one stream, no thread pinning (the plugin's
+        # settings: pinned engine threads fight other processes, and the
+        # pinning outlives the call in the host process)
+        config = {
+            'INFERENCE_PRECISION_HINT': precision,
+            'PERFORMANCE_HINT': 'LATENCY',
+            'NUM_STREAMS': 1,
+            'ENABLE_CPU_PINNING': False,
+        }
         if num_threads:
             config['INFERENCE_NUM_THREADS'] = int(num_threads)
         # one model, dynamic where exported so (batch; SADI-Net's H and W):
