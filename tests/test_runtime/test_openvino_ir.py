@@ -11,7 +11,8 @@ per IR is both the IR side file and the runtime JSON. Then
   heatmaps of the same IR in the plugin's OpenVINO backend;
 * an IR whose .bin is not the one its JSON was written for, and bf16 on a
   CPU without bf16 (capability query replaced), are refused with the fix
-  named; ``bf16_fallback='f32'`` runs f32 with a warning.
+  named; ``bf16_fallback='f32'`` runs f32 with a warning (the precision
+  tests run in fresh processes, see ``_run_script``).
 """
 import json
 import os
@@ -198,31 +199,72 @@ def test_onnx_and_ir_of_one_name_would_share_a_json(files, repo_root):
          osp.join(out, 'sg.onnx')])
 
 
-def test_bf16_where_the_cpu_has_none(files, monkeypatch, image_path):
-    from mmpose_ext.apis import read_image
-    from mmpose_ext_runtime import (PrecisionNotSupportedError, TopdownRuntime,
-                                    openvino_ir)
-    from mmpose_ext_runtime.__main__ import main
-    monkeypatch.setattr(openvino_ir, 'cpu_capabilities', lambda core:
-                        ('FP32', 'INT8'))
-    pose = osp.join(files['out'], 'sgir.xml')
-    with pytest.raises(
-            PrecisionNotSupportedError, match="no BF16.*bf16_fallback='f32'"):
-        TopdownRuntime(pose, precision='bf16')
-    with pytest.warns(RuntimeWarning, match='running f32'):
-        rt = TopdownRuntime(
-            pose, num_threads=1, precision='bf16', bf16_fallback='f32')
-    assert rt.pose.session.precision == 'f32'
-    f32 = TopdownRuntime(pose, num_threads=1)
-    image = read_image(image_path)
-    np.testing.assert_array_equal(
-        rt(image, BOXES).keypoints,
-        f32(image, BOXES).keypoints)  # really f32
-    # the command line says so and stops
-    assert main([
-        '--pose', pose, '--input', image_path, '--out-dir',
-        str(osp.join(files['out'], 'cli')), '--precision', 'bf16'
-    ]) == 2
+NO_BF16_SCRIPT = '''
+import json, sys, warnings
+import numpy as np
+from mmpose_ext_runtime import (PrecisionNotSupportedError, TopdownRuntime,
+                                openvino_ir, read_image)
+from mmpose_ext_runtime.__main__ import main
+openvino_ir.cpu_capabilities = lambda core: ('FP32', 'INT8')  # no bf16
+pose, image_path, out_dir = sys.argv[1:4]
+boxes = np.array(json.loads(sys.argv[4]), np.float32)
+res = {}
+try:
+    TopdownRuntime(pose, precision='bf16')
+except PrecisionNotSupportedError as e:
+    res['error'] = str(e)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    rt = TopdownRuntime(pose, num_threads=1, precision='bf16',
+                        bf16_fallback='f32')
+res['warnings'] = [str(w.message) for w in caught]
+res['fallback_precision'] = rt.pose.session.precision
+image = read_image(image_path)
+f32 = TopdownRuntime(pose, num_threads=1)
+res['same_keypoints'] = bool(np.array_equal(
+    rt(image, boxes).keypoints, f32(image, boxes).keypoints))
+res['cli_rc'] = main(['--pose', pose, '--input', image_path, '--out-dir',
+                      out_dir, '--precision', 'bf16'])
+print(json.dumps(res))
+'''
+
+
+def _run_script(script, args, repo_root):
+    """Run ``script`` in a fresh process and return its last line as JSON.
+
+    The OpenVINO precision tests run out of the pytest process: there,
+    OpenVINO's CPU plugin used for bf16 (or asked for its device name)
+    was followed by a SIGSEGV (si_code SI_KERNEL, at a syscall return of
+    the main thread) once later tests forked DataLoader workers and
+    subprocesses, on this machine's VM; the runtime itself does not fork.
+    """
+    proc = subprocess.run([sys.executable, '-c', script, *args],
+                          env=dict(
+                              os.environ,
+                              PYTHONPATH=repo_root,
+                              OMP_NUM_THREADS='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def test_bf16_where_the_cpu_has_none(files, image_path, repo_root):
+    """bf16 on a CPU without it (capability query replaced): an error that
+    names the fix; bf16_fallback='f32' warns and really runs f32; the
+    command line stops with exit code 2."""
+    res, stderr = _run_script(NO_BF16_SCRIPT, [
+        osp.join(files['out'], 'sgir.xml'), image_path,
+        osp.join(files['out'], 'cli'),
+        json.dumps(BOXES.tolist())
+    ], repo_root)
+    assert 'no BF16' in res['error']
+    assert "bf16_fallback='f32'" in res['error']
+    assert any('running f32' in w for w in res['warnings'])
+    assert res['fallback_precision'] == 'f32'
+    assert res['same_keypoints']
+    assert res['cli_rc'] == 2 and 'error: bf16 inference needs' in stderr
 
 
 BF16_SCRIPT = '''
@@ -245,23 +287,10 @@ print(json.dumps(out))
 
 
 def test_bf16_runs_where_the_cpu_has_it(files, image_path, repo_root):
-    """bf16 in a fresh process: in this one, OpenVINO's bf16 kernels with a
-    dynamic batch were followed by a SIGSEGV (si_code SI_KERNEL, during a
-    read) once later tests forked DataLoader workers."""
-    proc = subprocess.run([
-        sys.executable, '-c', BF16_SCRIPT,
+    res, _ = _run_script(BF16_SCRIPT, [
         osp.join(files['out'], 'sgir.xml'), image_path,
         json.dumps(BOXES.tolist())
-    ],
-                          env=dict(
-                              os.environ,
-                              PYTHONPATH=repo_root,
-                              OMP_NUM_THREADS='1'),
-                          capture_output=True,
-                          text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    ], repo_root)
     if res is None:
         pytest.skip('this CPU has no bf16 arithmetic')
     a, b = np.array(res['bf16']), np.array(res['f32'])
