@@ -38,6 +38,19 @@ def _import_openvino():
     return openvino
 
 
+_CORE = {}
+
+
+def _ov_core(ov):
+    """One ``openvino.Core`` per process, as the plugin's backend: a Core
+    loads the device plugins and their thread pools; creating and dropping
+    one per network (detector, pose, every test) was followed by
+    SIGSEGV (SI_KERNEL) in later forks of the host process."""
+    if 'core' not in _CORE:
+        _CORE['core'] = ov.Core()
+    return _CORE['core']
+
+
 def _resolve_backend(model_file: str, backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got '
@@ -148,7 +161,7 @@ class InferenceSession:
         if self.model_file.lower().endswith('.xml') and osp.isfile(
                 side_file(self.model_file)):
             self._check_ir_side()
-        core = ov.Core()
+        core = _ov_core(ov)
         if precision == 'bf16':
             precision = check_bf16(core, bf16_fallback)
         self.precision = precision

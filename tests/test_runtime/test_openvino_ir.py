@@ -230,13 +230,15 @@ print(json.dumps(res))
 
 
 def _run_script(script, args, repo_root):
-    """Run ``script`` in a fresh process and return its last line as JSON.
+    """Run ``script`` in a fresh process and return its last line as JSON
+    (and stderr).
 
-    The OpenVINO precision tests run out of the pytest process: there,
-    OpenVINO's CPU plugin used for bf16 (or asked for its device name)
-    was followed by a SIGSEGV (si_code SI_KERNEL, at a syscall return of
-    the main thread) once later tests forked DataLoader workers and
-    subprocesses, on this machine's VM; the runtime itself does not fork.
+    The precision tests run out of the pytest process, as a user's
+    process would: one OpenVINO Core, created after the capability query
+    is replaced. (While the runtime still created one Core per network,
+    the Cores dropped in the pytest process were followed by SIGSEGV,
+    si_code SI_KERNEL, at syscall returns once later tests forked; see
+    ``mmpose_ext_runtime.backends._ov_core``.)
     """
     proc = subprocess.run([sys.executable, '-c', script, *args],
                           env=dict(
@@ -287,6 +289,7 @@ print(json.dumps(out))
 
 
 def test_bf16_runs_where_the_cpu_has_it(files, image_path, repo_root):
+    """bf16 where the CPU has it: the keypoint scores move a little."""
     res, _ = _run_script(BF16_SCRIPT, [
         osp.join(files['out'], 'sgir.xml'), image_path,
         json.dumps(BOXES.tolist())
