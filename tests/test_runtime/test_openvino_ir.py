@@ -90,6 +90,29 @@ def test_one_json_per_ir_is_side_file_and_runtime_spec(files):
         assert ir_spec[key] == onnx_spec[key], key
 
 
+def _run_script(script, args, repo_root):
+    """Run ``script`` in a fresh process and return its last line as JSON
+    (and stderr).
+
+    The precision tests run out of the pytest process, as a user's
+    process would: one OpenVINO Core, created after the capability query
+    is replaced. (While the runtime still created one Core per network,
+    the Cores dropped in the pytest process were followed by SIGSEGV,
+    si_code SI_KERNEL, at syscall returns once later tests forked; see
+    ``mmpose_ext_runtime.backends._ov_core``.)
+    """
+    proc = subprocess.run([sys.executable, '-c', script, *args],
+                          env=dict(
+                              os.environ,
+                              PYTHONPATH=repo_root,
+                              OMP_NUM_THREADS='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
 def test_ir_chain_without_the_training_stack(files, image_path, tmp_path,
                                              repo_root):
     """IR JSONs in a fresh process: no training stack imported; boxes equal
@@ -101,20 +124,10 @@ def test_ir_chain_without_the_training_stack(files, image_path, tmp_path,
                         'sgir.xml')  # the IR's JSON is found beside it
         det = osp.join(files['out'],
                        'det.json' if kind == 'onnx' else 'detir.xml')
-        proc = subprocess.run([
-            sys.executable, '-c', SCRIPT, pose, det, image_path, out,
-            ','.join(HEAVY)
-        ],
-                              cwd=str(tmp_path),
-                              env=dict(
-                                  os.environ,
-                                  PYTHONPATH=repo_root,
-                                  OMP_NUM_THREADS='1'),
-                              capture_output=True,
-                              text=True,
-                              timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+        heavy, _ = _run_script(SCRIPT,
+                               [pose, det, image_path, out, ','.join(HEAVY)],
+                               repo_root)
+        assert heavy == []  # none of the training stack imported
         got[kind] = np.load(out)
     assert len(got['ir']['boxes']) >= 1
     np.testing.assert_allclose(
@@ -227,29 +240,6 @@ res['cli_rc'] = main(['--pose', pose, '--input', image_path, '--out-dir',
                       out_dir, '--precision', 'bf16'])
 print(json.dumps(res))
 '''
-
-
-def _run_script(script, args, repo_root):
-    """Run ``script`` in a fresh process and return its last line as JSON
-    (and stderr).
-
-    The precision tests run out of the pytest process, as a user's
-    process would: one OpenVINO Core, created after the capability query
-    is replaced. (While the runtime still created one Core per network,
-    the Cores dropped in the pytest process were followed by SIGSEGV,
-    si_code SI_KERNEL, at syscall returns once later tests forked; see
-    ``mmpose_ext_runtime.backends._ov_core``.)
-    """
-    proc = subprocess.run([sys.executable, '-c', script, *args],
-                          env=dict(
-                              os.environ,
-                              PYTHONPATH=repo_root,
-                              OMP_NUM_THREADS='1'),
-                          capture_output=True,
-                          text=True,
-                          timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
 def test_bf16_where_the_cpu_has_none(files, image_path, repo_root):
