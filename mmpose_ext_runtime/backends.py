@@ -9,7 +9,9 @@ import numpy as np
 
 from .openvino_ir import IR_FORMAT, check_bf16, read_side, side_file
 
-__all__ = ['BACKENDS', 'InferenceSession', 'BackendMissingError']
+__all__ = [
+    'BACKENDS', 'InferenceSession', 'BackendMissingError', 'openvino_core'
+]
 
 BACKENDS = ('auto', 'onnxruntime', 'openvino')
 
@@ -41,13 +43,14 @@ def _import_openvino():
 _CORE = {}
 
 
-def _ov_core(ov):
-    """One ``openvino.Core`` per process, as the plugin's backend: a Core
-    loads the device plugins and their thread pools; creating and dropping
-    one per network (detector, pose, every test) was followed by
-    SIGSEGV (SI_KERNEL) in later forks of the host process."""
+def openvino_core():
+    """THE ``openvino.Core`` of this process, shared by the runtime, the
+    plugin's OpenVINO backend and the exports: a Core loads the device
+    plugins and their thread pools; creating and dropping one per network
+    (detector, pose, every test) was followed by SIGSEGV (SI_KERNEL) in
+    later forks of the host process."""
     if 'core' not in _CORE:
-        _CORE['core'] = ov.Core()
+        _CORE['core'] = _import_openvino().Core()
     return _CORE['core']
 
 
@@ -157,11 +160,10 @@ class InferenceSession:
 
     def _init_openvino(self, num_threads: Optional[int], precision: str,
                        bf16_fallback: str) -> None:
-        ov = _import_openvino()
         if self.model_file.lower().endswith('.xml') and osp.isfile(
                 side_file(self.model_file)):
             self._check_ir_side()
-        core = _ov_core(ov)
+        core = openvino_core()
         if precision == 'bf16':
             precision = check_bf16(core, bf16_fallback)
         self.precision = precision

@@ -47,7 +47,7 @@ import json
 import os.path as osp
 from typing import Optional
 
-from .openvino_ir import IR_FORMAT, runtime_section
+from .openvino_ir import IR_FORMAT, runtime_section, side_file
 
 __all__ = [
     'FORMAT', 'VERSION', 'SpecError', 'load_spec', 'dump_spec', 'spec_record',
@@ -68,9 +68,9 @@ class SpecError(ValueError):
     """A runtime JSON file is missing, malformed or of another kind."""
 
 
-def spec_path_for(model_file: str) -> str:
-    """The JSON beside a model file: ``a/b.onnx`` -> ``a/b.json``."""
-    return osp.splitext(model_file)[0] + '.json'
+# the JSON beside a model file, ``a/b.onnx`` (or ``.xml``) -> ``a/b.json``:
+# one rule for runtime specs and IR side files
+spec_path_for = side_file
 
 
 def check_json_free(json_file: str, model_file: str) -> None:

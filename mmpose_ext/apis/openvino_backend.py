@@ -52,6 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from mmpose_ext_runtime import openvino_ir
+from mmpose_ext_runtime.backends import openvino_core
 from mmpose_ext_runtime.openvino_ir import (IRMismatchError,
                                             PrecisionNotSupportedError,
                                             read_side, side_file, write_side)
@@ -81,14 +82,10 @@ def _ov():
     return openvino
 
 
-_CORE = {}
-
-
 def _core():
-    """One ``openvino.Core`` per process (creating one loads the plugins)."""
-    if 'core' not in _CORE:
-        _CORE['core'] = _ov().Core()
-    return _CORE['core']
+    """The process's ``openvino.Core``, the one the runtime uses too."""
+    _ov()  # the plugin's install hint when openvino is missing
+    return openvino_core()
 
 
 def cpu_capabilities(core=None) -> Tuple[str, ...]:

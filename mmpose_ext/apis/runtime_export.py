@@ -17,13 +17,14 @@ refused here, at export, with the setting named.
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 from mmpose.codecs import MSRAHeatmap
 from torch import Tensor, nn
 
+from mmpose_ext_runtime.backends import openvino_core
 from mmpose_ext_runtime.openvino_ir import side_file, write_side
 from mmpose_ext_runtime.spec import (check_json_free, dump_spec, spec_path_for,
                                      spec_record)
@@ -261,6 +262,28 @@ def detector_runtime_spec(detector: nn.Module, model_file: str) -> Dict:
             min_bbox_size=float(cfg.get('min_bbox_size', -1))))
 
 
+def _verify_detector(net: nn.Module, run: Callable, input_shape: Sequence[int],
+                     atol: float, engine: str, out_file: str) -> Dict:
+    """The exported detector (``run``: (B, 3, H, W) array -> outputs)
+    against PyTorch's ``net`` on random inputs of ``input_shape`` and of a
+    second size; ``ValueError`` beyond ``atol`` x the largest output (when
+    that exceeds 1). Returns ``max_abs_diff`` and ``max_abs_output``."""
+    b, c, h, w = input_shape
+    diff = scale = 0.
+    for shape in ((b, c, h, w), (b, c, h + 32, max(w - 32, 32))):
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            ref = net(x)
+        for o, r in zip(run(x.numpy()), ref):
+            diff = max(diff, float(np.abs(o - r.numpy()).max()))
+            scale = max(scale, float(r.abs().max()))
+    if not diff <= atol * max(scale, 1.):
+        raise ValueError(f'{engine} differs from PyTorch by {diff:.3g} (> '
+                         f'{atol:g} x largest output {scale:.3g}) for '
+                         f'{out_file}')
+    return dict(max_abs_diff=diff, max_abs_output=scale)
+
+
 def export_detector_onnx(detector: nn.Module,
                          out_file: str,
                          input_shape: Sequence[int],
@@ -316,22 +339,9 @@ def export_detector_onnx(detector: nn.Module,
         import onnxruntime as ort  # noqa: PLC0415
         sess = ort.InferenceSession(
             out_file, providers=['CPUExecutionProvider'])
-        b, c, h, w = input_shape
-        diff = scale = 0.
-        for shape in ((b, c, h, w), (b, c, h + 32, max(w - 32, 32))):
-            xb = torch.randn(*shape)
-            with torch.no_grad():
-                ref = net(xb)
-            out = sess.run(None, {DET_INPUT: xb.numpy()})
-            for o, r in zip(out, ref):
-                diff = max(diff, float(np.abs(o - r.numpy()).max()))
-                scale = max(scale, float(r.abs().max()))
-        info['max_abs_diff'] = diff
-        info['max_abs_output'] = scale
-        if not diff <= atol * max(scale, 1.):
-            raise ValueError(
-                f'ONNX Runtime differs from PyTorch by {diff:.3g} (> '
-                f'{atol:g} x largest output {scale:.3g}) for {out_file}')
+        info.update(
+            _verify_detector(net, lambda x: sess.run(None, {DET_INPUT: x}),
+                             input_shape, atol, 'ONNX Runtime', out_file))
     return info
 
 
@@ -394,19 +404,16 @@ def export_detector_openvino(detector: nn.Module,
         spec_file=side_file(out_file),
         num_priors=onnx_info['num_priors'])
     if verify:
-        compiled = ov.Core().compile_model(out_file, 'CPU',
-                                           {'INFERENCE_PRECISION_HINT': 'f32'})
-        net = DetectorNet(detector).eval()
-        x = torch.randn(*input_shape)
-        with torch.no_grad():
-            ref = [r.numpy() for r in net(x)]
-        res = compiled({0: x.numpy()})
-        out = [np.asarray(res[compiled.output(i)]) for i in range(2)]
-        diff = max(float(np.abs(o - r).max()) for o, r in zip(out, ref))
-        scale = max(float(np.abs(r).max()) for r in ref)
-        info.update(max_abs_diff=diff, max_abs_output=scale)
-        if not diff <= atol * max(scale, 1.):
-            raise ValueError(
-                f'OpenVINO differs from PyTorch by {diff:.3g} (> {atol:g} x '
-                f'largest output {scale:.3g}) for {out_file}')
+        compiled = openvino_core().compile_model(
+            out_file, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+        request = compiled.create_infer_request()
+
+        def run(x):
+            res = request.infer({0: x})
+            return [np.asarray(res[o]) for o in compiled.outputs]
+
+        info.update(
+            _verify_detector(
+                DetectorNet(detector).eval(), run, input_shape, atol,
+                'OpenVINO', out_file))
     return info

@@ -99,7 +99,7 @@ def _run_script(script, args, repo_root):
     is replaced. (While the runtime still created one Core per network,
     the Cores dropped in the pytest process were followed by SIGSEGV,
     si_code SI_KERNEL, at syscall returns once later tests forked; see
-    ``mmpose_ext_runtime.backends._ov_core``.)
+    ``mmpose_ext_runtime.backends.openvino_core``.)
     """
     proc = subprocess.run([sys.executable, '-c', script, *args],
                           env=dict(
